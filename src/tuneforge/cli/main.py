@@ -1,0 +1,63 @@
+"""The `tuneforge` command. Each command group lives in its own module and is added here."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import typer
+
+from tuneforge.cli import models as models_cli
+from tuneforge.cli.errors import USER_ERRORS, err_console, user_error
+from tuneforge.models.catalog import UnknownModelError
+from tuneforge.models.provision import ProvisionError
+from tuneforge.settings import SettingsError, get_settings
+
+for _cls in (UnknownModelError, ProvisionError, SettingsError):
+    user_error(_cls)
+
+app = typer.Typer(
+    name="tuneforge",
+    help="Fine-tune open models the way OpenAI taught: prepare, upload, create a job, follow it, chat.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(models_cli.app, name="models")
+
+
+@app.command("config")
+def config_command(
+    as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+) -> None:
+    """Show the settings in force and where each came from (env, config file, default)."""
+    settings = get_settings()
+    values = settings.as_dict()
+    if as_json:
+        print(json.dumps({"settings": values, "sources": settings.sources}, indent=2, ensure_ascii=False))
+        return
+    from rich.table import Table
+
+    table = Table("setting", "value", "from", title="tuneforge settings")
+    for key, value in values.items():
+        if key == "aliases":
+            value = ", ".join(f"{a} -> {b}" for a, b in sorted(value.items()))
+        table.add_row(key, str(value), settings.sources.get(key, "default"))
+    from rich.console import Console
+
+    Console().print(table)
+
+
+def main() -> None:
+    try:
+        app()
+    except tuple(USER_ERRORS) as exc:  # type: ignore[misc]
+        err_console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
