@@ -1,0 +1,1 @@
+"""Pydantic models of the OpenAI shapes, one module per endpoint family, re-exported here."""
