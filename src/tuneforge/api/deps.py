@@ -1,13 +1,27 @@
-"""FastAPI dependencies shared by the routes: settings, database, the caller's project."""
+"""FastAPI dependencies shared by the routes: settings, database, the caller's project.
+
+Every /v1 route must depend on `current_project` (directly or through a route/router dependency): it
+is what enforces API keys and scopes each request to one project.
+"""
 
 from __future__ import annotations
 
-from fastapi import Request
+from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.security import HTTPAuthorizationCredentials
 
+from tuneforge.api.auth import (
+    DEFAULT_PROJECT,
+    authenticate,
+    bearer_scheme,
+    reject_nul_bytes,
+    reject_nul_in_json,
+)
 from tuneforge.settings import Settings
 from tuneforge.store.db import Database
+from tuneforge.store.files import FileStore
 
-DEFAULT_PROJECT = "default"
+__all__ = ["DEFAULT_PROJECT", "current_project", "get_db", "get_file_store", "get_settings_dep"]
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -18,7 +32,22 @@ def get_db(request: Request) -> Database:
     return request.app.state.db
 
 
-def current_project(request: Request) -> str:
-    """The project the caller's API key belongs to. With no keys configured every caller is in the
-    default project (auth.py replaces this when keys exist)."""
-    return getattr(request.state, "project", DEFAULT_PROJECT)
+def get_file_store(request: Request) -> FileStore:
+    """The app's file store (files metadata + blobs), created once per app."""
+    store = getattr(request.app.state, "file_store", None)
+    if store is None:
+        store = FileStore.from_settings(request.app.state.settings, request.app.state.db)
+        request.app.state.file_store = store
+    return store
+
+
+async def current_project(
+    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer_scheme)
+) -> str:
+    """The project of the caller's API key (401 if keys exist and the key is missing or wrong);
+    `default` while no keys are configured. Also refuses NUL characters in the URL or a JSON body
+    (400) for every route: PostgreSQL cannot store them and would otherwise answer with a 500."""
+    project = await run_in_threadpool(authenticate, request, credentials)
+    reject_nul_bytes(request)
+    await reject_nul_in_json(request)
+    return project

@@ -1,6 +1,7 @@
 """Database engine and sessions (SQLAlchemy 2). SQLite (WAL) by default, PostgreSQL by URL.
 
-Table modules (`store/tables_*.py`) subclass `Base`; `init_db()` creates every table on first start.
+Table modules (`store/tables_*.py`) subclass `Base`; `Database.init_schema()` creates every table on
+first start.
 Schema changes: see docs/database.md.
 """
 

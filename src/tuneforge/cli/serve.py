@@ -1,0 +1,102 @@
+"""`tuneforge serve` (the OpenAI-compatible API under uvicorn) and `tuneforge keys ...` (API keys)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tuneforge.cli.errors import fail, user_error
+from tuneforge.settings import get_settings
+from tuneforge.store.db import Database
+from tuneforge.store.keys import KeyStore, KeyStoreError
+
+user_error(KeyStoreError)
+keys_app = typer.Typer(help="API keys: once one exists, every request needs a valid key and sees only "
+                            "its project's files, jobs and models.", no_args_is_help=True)
+console = Console()
+
+
+def _database() -> Database:
+    db = Database(get_settings().database_url)
+    db.init_schema()
+    return db
+
+
+def serve(
+    host: str = typer.Option(None, "--host", help="Address to listen on (default from settings: 127.0.0.1)."),
+    port: int = typer.Option(None, "--port", help="Port to listen on (default from settings: 8000)."),
+    workers: bool = typer.Option(True, "--worker/--no-worker",
+                                 help="Run a job worker inside the server (default) or not."),
+    log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
+) -> None:
+    """Serve the OpenAI-compatible API on http://HOST:PORT/v1 (and the web app on /)."""
+    import uvicorn
+
+    from tuneforge.api.app import create_app
+    from tuneforge.api.auth import bind_refusal, is_loopback_host
+
+    settings = get_settings()
+    host = host or settings.host
+    port = port if port is not None else settings.port
+    keys_configured = KeyStore(_database()).any_active()
+    refusal = bind_refusal(host, keys_configured)
+    if refusal:
+        fail(refusal)
+    app = create_app(settings, start_worker=workers)
+    # Bound to the network: fail closed if the last key is revoked while running.
+    app.state.require_keys = not is_loopback_host(host)
+    auth = "API keys required" if keys_configured else "no API keys: any Bearer token is accepted"
+    console.print(f"tuneforge API on http://{host}:{port}/v1 ({auth}); "
+                  f"set OPENAI_BASE_URL=http://{host}:{port}/v1", highlight=False)
+    uvicorn.run(app, host=host, port=port, log_level=log_level)
+
+
+@keys_app.command("create")
+def create_key(
+    project: str = typer.Option("default", "--project", help="The project the key belongs to."),
+    as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+) -> None:
+    """Create an API key for PROJECT. The secret is shown once; only its hash is stored."""
+    info, secret = KeyStore(_database()).create(project)
+    if as_json:
+        print(json.dumps({"id": info.id, "project": info.project, "key": secret}))
+        return
+    console.print(f"Created key {info.id} for project [bold]{info.project}[/]. Store it now; it is not "
+                  f"shown again:", highlight=False)
+    print(secret)
+
+
+@keys_app.command("list")
+def list_keys(as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON.")) -> None:
+    """List API keys (ids, projects, the first characters of each secret, status)."""
+    keys = KeyStore(_database()).list()
+    if as_json:
+        print(json.dumps([{"id": k.id, "project": k.project, "prefix": k.prefix, "created_at": k.created_at,
+                           "revoked_at": k.revoked_at} for k in keys], indent=2))
+        return
+    if not keys:
+        console.print("No API keys: the server accepts any Bearer token and only listens on loopback. "
+                      "Create one with `tuneforge keys create --project NAME`.")
+        return
+    table = Table("id", "project", "key", "created", "status")
+    for k in keys:
+        created = time.strftime("%Y-%m-%d %H:%M", time.localtime(k.created_at))
+        table.add_row(k.id, k.project, k.prefix + "...", created, "active" if k.active else "revoked")
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def revoke_key(key_id: str = typer.Argument(..., help="The key's id (`key_...`, see `keys list`).")) -> None:
+    """Revoke an API key; requests with it get 401 from then on."""
+    info = KeyStore(_database()).revoke(key_id)
+    console.print(f"Revoked {info.id} (project {info.project}).", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `serve` and the `keys` group to the `tuneforge` command."""
+    app.command("serve")(serve)
+    app.add_typer(keys_app, name="keys")
