@@ -1,0 +1,145 @@
+"""`/v1/fine_tuning/jobs`: create, list, retrieve, cancel, pause, resume, events, checkpoints."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import select
+
+from tuneforge.api.deps import current_project, get_db, get_settings_dep
+from tuneforge.api.errors import APIError
+from tuneforge.api.pagination import PageParams, cursor_errors, list_page, page_params, paginate
+from tuneforge.api.schemas.common import error_responses
+from tuneforge.api.schemas.fine_tuning import (
+    CheckpointList,
+    EventList,
+    FineTuningJob,
+    JobCreate,
+    JobList,
+    checkpoint_object,
+    event_object,
+    job_object,
+)
+from tuneforge.jobs import service
+from tuneforge.jobs.service import JobRequest, JobRequestError
+from tuneforge.settings import Settings
+from tuneforge.store.db import Database
+from tuneforge.store.tables_jobs import Checkpoint, Job, JobEvent
+
+router = APIRouter(tags=["fine-tuning"], responses=error_responses(401))
+JobId = Path(..., description="The job's id (`ftjob-...`).", max_length=200)
+
+
+@contextmanager
+def job_errors() -> Iterator[None]:
+    """The jobs service's refusals, in OpenAI's error shape."""
+    try:
+        yield
+    except JobRequestError as exc:
+        raise APIError(exc.status, exc.message, param=exc.param, code=exc.code) from None
+
+
+@router.post("/fine_tuning/jobs", response_model=FineTuningJob, responses=error_responses(400),
+             summary="Create a fine-tuning job")
+async def create_job(body: JobCreate, project: str = Depends(current_project), db: Database = Depends(get_db),
+                     settings: Settings = Depends(get_settings_dep)) -> dict:
+    req = JobRequest(model=body.model, training_file=body.training_file, validation_file=body.validation_file,
+                     hyperparameters=body.chosen_hyperparameters(), suffix=body.suffix, seed=body.seed,
+                     metadata=body.metadata, integrations=body.integrations,
+                     method=body.method.type if body.method else "supervised")
+    with job_errors():
+        job = await run_in_threadpool(service.create_job, db, settings, project, req)
+    return job_object(job)
+
+
+def _metadata_filter(request: Request) -> dict[str, str]:
+    """`metadata[key]=value` query parameters (OpenAI's deepObject style)."""
+    out = {}
+    for key, value in request.query_params.items():
+        if key.startswith("metadata[") and key.endswith("]"):
+            out[key[len("metadata["):-1]] = value
+    return out
+
+
+@router.get("/fine_tuning/jobs", response_model=JobList, responses=error_responses(400),
+            summary="List fine-tuning jobs (newest first)")
+def list_jobs(request: Request, page: PageParams = Depends(page_params(default_limit=20)),
+              project: str = Depends(current_project), db: Database = Depends(get_db)) -> dict:
+    wanted = _metadata_filter(request)
+    with db.session() as session, cursor_errors():
+        stmt = select(Job).where(Job.project == project, Job.legacy.is_(False))
+        if not wanted:
+            result = paginate(session, stmt, id_column=Job.id, sort_columns=[Job.created_ns, Job.id],
+                              after=page.after, limit=page.limit, order=page.order)
+            return list_page([job_object(j) for j in result.items], result.has_more)
+        # Metadata is JSON, filtered here rather than in SQL (a project has few jobs).
+        jobs = [j for j in session.scalars(stmt.order_by(Job.created_ns.desc(), Job.id.desc()))
+                if all((j.job_metadata or {}).get(k) == v for k, v in wanted.items())]
+    ids = [j.id for j in jobs]
+    start = ids.index(page.after) + 1 if page.after in ids else 0
+    chunk = jobs[start:start + page.limit]
+    return list_page([job_object(j) for j in chunk], start + page.limit < len(jobs))
+
+
+@router.get("/fine_tuning/jobs/{fine_tuning_job_id}", response_model=FineTuningJob,
+            responses=error_responses(404), summary="Retrieve a fine-tuning job")
+def retrieve_job(fine_tuning_job_id: str = JobId, project: str = Depends(current_project),
+                 db: Database = Depends(get_db)) -> dict:
+    with job_errors():
+        return job_object(service.get_job(db, fine_tuning_job_id, project, legacy=False))
+
+
+@router.post("/fine_tuning/jobs/{fine_tuning_job_id}/cancel", response_model=FineTuningJob,
+             responses=error_responses(400, 404), summary="Cancel a fine-tuning job")
+def cancel_job(fine_tuning_job_id: str = JobId, project: str = Depends(current_project),
+               db: Database = Depends(get_db)) -> dict:
+    with job_errors():
+        return job_object(service.cancel_job(db, fine_tuning_job_id, project, legacy=False))
+
+
+@router.post("/fine_tuning/jobs/{fine_tuning_job_id}/pause", response_model=FineTuningJob,
+             responses=error_responses(400, 404), summary="Pause a running or queued job")
+def pause_job(fine_tuning_job_id: str = JobId, project: str = Depends(current_project),
+              db: Database = Depends(get_db)) -> dict:
+    with job_errors():
+        service.get_job(db, fine_tuning_job_id, project, legacy=False)
+        return job_object(service.pause_job(db, fine_tuning_job_id, project))
+
+
+@router.post("/fine_tuning/jobs/{fine_tuning_job_id}/resume", response_model=FineTuningJob,
+             responses=error_responses(400, 404), summary="Resume a paused job from its last checkpoint")
+def resume_job(fine_tuning_job_id: str = JobId, project: str = Depends(current_project),
+               db: Database = Depends(get_db)) -> dict:
+    with job_errors():
+        service.get_job(db, fine_tuning_job_id, project, legacy=False)
+        return job_object(service.resume_job(db, fine_tuning_job_id, project))
+
+
+@router.get("/fine_tuning/jobs/{fine_tuning_job_id}/events", response_model=EventList,
+            responses=error_responses(400, 404), summary="List a job's events (newest first)")
+def list_events(fine_tuning_job_id: str = JobId, page: PageParams = Depends(page_params(default_limit=20)),
+                project: str = Depends(current_project), db: Database = Depends(get_db)) -> dict:
+    with job_errors():
+        service.get_job(db, fine_tuning_job_id, project, legacy=False)
+    with db.session() as session, cursor_errors():
+        result = paginate(session, select(JobEvent).where(JobEvent.job_id == fine_tuning_job_id),
+                          id_column=JobEvent.id, sort_columns=[JobEvent.seq], after=page.after,
+                          limit=page.limit, order=page.order)
+        return list_page([event_object(e) for e in result.items], result.has_more)
+
+
+@router.get("/fine_tuning/jobs/{fine_tuning_job_id}/checkpoints", response_model=CheckpointList,
+            responses=error_responses(400, 404), summary="List a job's checkpoints (newest first)")
+def list_checkpoints(fine_tuning_job_id: str = JobId,
+                     page: PageParams = Depends(page_params(default_limit=10)),
+                     project: str = Depends(current_project), db: Database = Depends(get_db)) -> dict:
+    with job_errors():
+        service.get_job(db, fine_tuning_job_id, project, legacy=False)
+    with db.session() as session, cursor_errors():
+        result = paginate(session, select(Checkpoint).where(Checkpoint.job_id == fine_tuning_job_id),
+                          id_column=Checkpoint.id, sort_columns=[Checkpoint.step_number, Checkpoint.seq],
+                          after=page.after, limit=page.limit, order=page.order)
+        return list_page([checkpoint_object(c) for c in result.items], result.has_more, with_ids=True)

@@ -1,0 +1,215 @@
+"""Fine-tuning shapes: OpenAI's current job API (reference §6) and the 0.x `/v1/fine-tunes` API (§11.1)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tuneforge.api.schemas.common import IdListPage, ListPage
+from tuneforge.store.tables_jobs import Checkpoint, Job, JobEvent
+
+Auto = Literal["auto"]
+NEpochs = Auto | Annotated[int, Field(ge=1, le=50)]
+BatchSize = Auto | Annotated[int, Field(ge=1, le=256)]
+LrMultiplier = Auto | Annotated[float, Field(gt=0, le=100)]
+
+
+class Hyperparameters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    n_epochs: NEpochs = "auto"
+    batch_size: BatchSize = "auto"
+    learning_rate_multiplier: LrMultiplier = "auto"
+
+
+class SupervisedMethod(BaseModel):
+    hyperparameters: Hyperparameters | None = None
+
+
+class Method(BaseModel):
+    type: Literal["supervised", "dpo", "reinforcement"] = "supervised"
+    supervised: SupervisedMethod | None = None
+    model_config = ConfigDict(extra="allow")  # dpo/reinforcement settings: refused later with a message
+
+
+class JobCreate(BaseModel):
+    """`POST /v1/fine_tuning/jobs` (unknown fields are ignored, as newer SDKs may send more)."""
+
+    model: str = Field(..., min_length=1, max_length=512)
+    training_file: str = Field(..., min_length=1, max_length=200)
+    validation_file: str | None = Field(None, max_length=200)
+    hyperparameters: Hyperparameters | None = None
+    method: Method | None = None
+    suffix: str | None = Field(None, min_length=1, max_length=64)
+    seed: int | None = Field(None, ge=0, le=2147483647)
+    integrations: list[dict[str, Any]] | None = None
+    metadata: dict[str, Annotated[str, Field(max_length=512)]] | None = Field(None, max_length=16)
+
+    def chosen_hyperparameters(self) -> dict[str, Any]:
+        method_hp = self.method.supervised.hyperparameters if self.method and self.method.supervised else None
+        chosen = method_hp or self.hyperparameters or Hyperparameters()
+        return chosen.model_dump()
+
+
+class JobError(BaseModel):
+    code: str | None = None
+    message: str | None = None
+    param: str | None = None
+
+
+class FineTuningJob(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str
+    object: Literal["fine_tuning.job"] = "fine_tuning.job"
+    created_at: int
+    error: JobError
+    fine_tuned_model: str | None
+    finished_at: int | None
+    hyperparameters: dict[str, Any]
+    model: str
+    organization_id: str
+    result_files: list[str]
+    seed: int
+    status: str
+    trained_tokens: int | None
+    training_file: str
+    validation_file: str | None
+    estimated_finish: int | None = None
+    integrations: list[dict[str, Any]] | None = None
+    metadata: dict[str, str] | None = None
+    method: dict[str, Any] | None = None
+    user_provided_suffix: str | None = None
+
+
+class JobEventObject(BaseModel):
+    id: str
+    object: Literal["fine_tuning.job.event"] = "fine_tuning.job.event"
+    created_at: int
+    level: str
+    message: str
+    type: str
+    data: dict[str, Any] | None = None
+
+
+class CheckpointObject(BaseModel):
+    id: str
+    object: Literal["fine_tuning.job.checkpoint"] = "fine_tuning.job.checkpoint"
+    created_at: int
+    fine_tuned_model_checkpoint: str
+    fine_tuning_job_id: str
+    step_number: int
+    metrics: dict[str, float | int | None]
+
+
+JobList = ListPage[FineTuningJob]
+EventList = ListPage[JobEventObject]
+CheckpointList = IdListPage[CheckpointObject]
+
+
+def public_hyperparameters(job: Job) -> dict[str, Any]:
+    """The requested values until the trainer resolves "auto", then the resolved ones."""
+    keys = ("batch_size", "learning_rate_multiplier", "n_epochs")
+    resolved = job.resolved_hyperparameters or {}
+    return {k: resolved.get(k, (job.hyperparameters or {}).get(k, "auto")) for k in keys}
+
+
+def job_object(job: Job) -> dict[str, Any]:
+    hp = public_hyperparameters(job)
+    return {
+        "id": job.id, "object": "fine_tuning.job", "created_at": job.created_at,
+        "error": job.error or {"code": None, "message": None, "param": None},
+        "fine_tuned_model": job.fine_tuned_model, "finished_at": job.finished_at, "hyperparameters": hp,
+        "model": job.model, "organization_id": job.organization, "result_files": list(job.result_files or []),
+        "seed": job.seed, "status": job.status, "trained_tokens": job.trained_tokens,
+        "training_file": job.training_file, "validation_file": job.validation_file,
+        "estimated_finish": job.estimated_finish if job.status == "running" else None,
+        "integrations": job.integrations, "metadata": job.job_metadata,
+        "method": {"type": job.method, job.method: {"hyperparameters": hp}},
+        "user_provided_suffix": job.user_provided_suffix,
+    }
+
+
+def event_object(event: JobEvent) -> dict[str, Any]:
+    return {"id": event.id, "object": "fine_tuning.job.event", "created_at": event.created_at,
+            "level": event.level, "message": event.message, "type": event.type, "data": event.data or {}}
+
+
+def checkpoint_object(ckpt: Checkpoint) -> dict[str, Any]:
+    return {"id": ckpt.id, "object": "fine_tuning.job.checkpoint", "created_at": ckpt.created_at,
+            "fine_tuned_model_checkpoint": ckpt.fine_tuned_model_checkpoint,
+            "fine_tuning_job_id": ckpt.job_id,
+            "step_number": ckpt.step_number, "metrics": dict(ckpt.metrics or {})}
+
+
+# --- the 0.x API -------------------------------------------------------------------------------------
+
+class LegacyFineTuneCreate(BaseModel):
+    """`POST /v1/fine-tunes` as `openai api fine_tunes.create` sends it."""
+
+    training_file: str = Field(..., min_length=1, max_length=200)
+    validation_file: str | None = Field(None, max_length=200)
+    model: str = Field("curie", min_length=1, max_length=512)
+    n_epochs: int | None = Field(4, ge=1, le=50)
+    batch_size: int | None = Field(None, ge=1, le=256)
+    learning_rate_multiplier: float | None = Field(None, gt=0, le=100)
+    prompt_loss_weight: float | None = Field(0.01, ge=0, le=1)
+    compute_classification_metrics: bool | None = False
+    classification_n_classes: int | None = None
+    classification_positive_class: str | None = None
+    classification_betas: list[float] | None = None
+    suffix: str | None = Field(None, max_length=40)
+
+
+LEGACY_STATUS = {"validating_files": "pending", "queued": "pending"}
+
+
+class LegacyEvent(BaseModel):
+    object: Literal["fine-tune-event"] = "fine-tune-event"
+    created_at: int
+    level: str
+    message: str
+
+
+class LegacyFineTune(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str
+    object: Literal["fine-tune"] = "fine-tune"
+    model: str
+    created_at: int
+    updated_at: int
+    status: str
+    fine_tuned_model: str | None
+    hyperparams: dict[str, Any]
+    organization_id: str
+    training_files: list[dict[str, Any]]
+    validation_files: list[dict[str, Any]]
+    result_files: list[dict[str, Any]]
+    events: list[LegacyEvent] | None = None
+
+
+LegacyFineTuneList = ListPage[LegacyFineTune]
+LegacyEventList = ListPage[LegacyEvent]
+
+
+def legacy_event(event: JobEvent) -> dict[str, Any]:
+    return {"object": "fine-tune-event", "created_at": event.created_at, "level": event.level,
+            "message": event.message}
+
+
+def legacy_job_object(job: Job, files: dict[str, dict[str, Any]], events: list[JobEvent] | None) -> dict:
+    """`files` maps file ids to File objects (the 0.x shape embeds them)."""
+    hp = public_hyperparameters(job)
+    hyperparams = {k: (None if v == "auto" else v) for k, v in hp.items()}
+    hyperparams["prompt_loss_weight"] = (job.hyperparameters or {}).get("prompt_loss_weight", 0.01)
+    out = {
+        "id": job.id, "object": "fine-tune", "model": job.model, "created_at": job.created_at,
+        "updated_at": job.updated_at, "status": LEGACY_STATUS.get(job.status, job.status),
+        "fine_tuned_model": job.fine_tuned_model, "hyperparams": hyperparams,
+        "organization_id": job.organization,
+        "training_files": [files[job.training_file]],
+        "validation_files": [files[job.validation_file]] if job.validation_file else [],
+        "result_files": [files[f] for f in job.result_files or []],
+    }
+    if events is not None:
+        out["events"] = [legacy_event(e) for e in events]
+    return out

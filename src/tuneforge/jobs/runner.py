@@ -1,0 +1,213 @@
+"""Runs one claimed job: `python -m tuneforge.training --config JOBDIR/train_config.json` in a subprocess.
+
+Why a subprocess: a crash, an out-of-memory kill or a cancel never takes the server down, and the
+trainer's state on disk (checkpoints) is all a later run needs to resume.
+
+Never twice: the runner holds an exclusive `flock` on `JOBDIR/run.lock` and hands the descriptor to the
+trainer, so the lock lives exactly as long as the trainer process. A worker that takes over a job from
+a dead one first kills any trainer the dead one left behind (its pid is in `JOBDIR/run.pid`) and waits
+for the lock. On Linux the trainer also dies with the thread that started it (PR_SET_PDEATHSIG).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import fcntl
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from tuneforge.jobs import files as job_files
+from tuneforge.jobs.events import Messages, add_event
+from tuneforge.jobs.naming import now
+from tuneforge.jobs.progress import ProgressRecorder
+from tuneforge.jobs.queue import WorkerIdentity, heartbeat, release
+from tuneforge.jobs.registry import lookup_model
+from tuneforge.settings import Settings
+from tuneforge.store.db import Database
+from tuneforge.store.tables_jobs import Job
+
+log = logging.getLogger("tuneforge.jobs")
+HEARTBEAT_SECONDS = 2.0
+TERM_GRACE_SECONDS = 60.0
+
+try:
+    _libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+except OSError:  # pragma: no cover
+    _libc = None
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec: keep it tiny
+    if _libc is not None:
+        _libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def job_dir(settings: Settings, job_id: str) -> Path:
+    return settings.jobs_dir / job_id
+
+
+def _lock_job_dir(folder: Path) -> int:
+    """Take the job's run lock, killing a trainer a dead worker left behind; returns the lock fd."""
+    fd = os.open(folder / "run.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + TERM_GRACE_SECONDS
+    killed = False
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            pid_file = folder / "run.pid"
+            if not killed and pid_file.is_file():
+                try:
+                    os.kill(int(pid_file.read_text().strip()), signal.SIGKILL)
+                except (ValueError, ProcessLookupError, PermissionError):
+                    pass
+                killed = True
+            if time.monotonic() > deadline:
+                os.close(fd)
+                raise RuntimeError(f"{folder}: another trainer still holds this job's lock") from None
+            time.sleep(0.2)
+
+
+def write_train_config(db: Database, settings: Settings, job: Job) -> Path:
+    folder = job_dir(settings, job.id)
+    folder.mkdir(parents=True, exist_ok=True)
+    hp = job.hyperparameters or {}
+    init_from = None
+    if job.init_from:
+        parent = lookup_model(db, job.init_from, job.project)
+        init_from = str(parent.path) if parent else None
+    config = {
+        "base_model": job.base_model,
+        "training_file": str(job_files.file_path(db, settings, job.training_file)),
+        "validation_file": (str(job_files.file_path(db, settings, job.validation_file))
+                            if job.validation_file else None),
+        "output_dir": str(folder / "output"),
+        "method": job.training_type,
+        "n_epochs": hp.get("n_epochs", "auto"),
+        "batch_size": hp.get("batch_size", "auto"),
+        "learning_rate_multiplier": hp.get("learning_rate_multiplier", "auto"),
+        "seed": job.seed,
+        "prompt_loss_weight": float(hp.get("prompt_loss_weight") or 0.0),
+        "init_from": init_from,
+        "resume": bool(job.resume),
+    }
+    path = folder / "train_config.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(config, indent=2), "utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+class JobRun:
+    """One trainer process for one job, watched by a heartbeat thread that also relays cancel/pause."""
+
+    def __init__(self, db: Database, settings: Settings, job_id: str, worker: WorkerIdentity,
+                 shutting_down: threading.Event):
+        self.db, self.settings, self.job_id, self.worker = db, settings, job_id, worker
+        self.shutting_down = shutting_down
+        self.stop_reason: str | None = None  # status the user asked for, "lost", or "shutdown"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def run(self) -> None:
+        with self.db.session() as session:
+            job = session.get(Job, self.job_id)
+            assert job is not None
+            config_path = write_train_config(self.db, self.settings, job)
+        folder = config_path.parent
+        lock_fd = _lock_job_dir(folder)
+        recorder = ProgressRecorder(self.db, self.settings, self.job_id, self.worker)
+        try:
+            with open(folder / "train.log", "ab") as log_file:
+                self.proc = subprocess.Popen(
+                    [sys.executable, "-m", "tuneforge.training", "--config", str(config_path)],
+                    stdout=subprocess.PIPE, stderr=log_file, stdin=subprocess.DEVNULL,
+                    pass_fds=(lock_fd,), start_new_session=True, preexec_fn=_die_with_parent,
+                )
+            (folder / "run.pid").write_text(str(self.proc.pid))
+            watcher = threading.Thread(target=self._watch, name=f"watch-{self.job_id}", daemon=True)
+            watcher.start()
+            assert self.proc.stdout is not None
+            for raw in self.proc.stdout:
+                try:
+                    line = json.loads(raw)
+                except json.JSONDecodeError:
+                    log.warning("job %s: trainer printed a non-JSON line: %r", self.job_id, raw[:200])
+                    continue
+                if isinstance(line, dict):
+                    recorder.handle(line)
+            code = self.proc.wait()
+        finally:
+            os.close(lock_fd)
+        self._finish(recorder, code, folder)
+
+    def _watch(self) -> None:
+        """Heartbeat; stop the trainer when the user cancelled/paused or another worker took the job."""
+        assert self.proc is not None
+        termed_at: float | None = None
+        while self.proc.poll() is None:
+            status = heartbeat(self.db, self.job_id, self.worker)
+            if termed_at is None:
+                if status is None:
+                    self.stop_reason = "lost"
+                    self.proc.kill()  # someone else owns the job now: stop at once
+                elif status != "running":
+                    self.stop_reason = status
+                elif self.shutting_down.is_set():
+                    self.stop_reason = "shutdown"
+                if self.stop_reason is not None and self.proc.poll() is None:
+                    termed_at = time.monotonic()
+                    self.proc.send_signal(signal.SIGTERM)  # the trainer stops between steps
+            elif time.monotonic() - termed_at > TERM_GRACE_SECONDS:
+                self.proc.kill()
+            time.sleep(HEARTBEAT_SECONDS if termed_at is None else 0.2)
+
+    def _finish(self, recorder: ProgressRecorder, code: int, folder: Path) -> None:
+        outcome = recorder.outcome
+        if outcome.completed or self.stop_reason == "lost":
+            release(self.db, self.job_id, self.worker)
+            return
+        if self.stop_reason in ("paused", "queued"):  # paused (and maybe resumed already): continue later
+            release(self.db, self.job_id, self.worker, resume=True)
+            return
+        if self.stop_reason is not None and self.stop_reason != "shutdown":  # cancelled, failed by the API
+            release(self.db, self.job_id, self.worker)
+            return
+        if self.stop_reason == "shutdown":
+            self._update(status="queued", resume=True, event=(
+                f"Job interrupted at step {outcome.last_step or 0} because its worker shut down; it will "
+                "resume from its last checkpoint", "warn"))
+            return
+        code_name, message = outcome.failed or ("training_failed", _tail(folder / "train.log", code))
+        self._update(status="failed", finished_at=now(), estimated_finish=None,
+                     error={"code": code_name, "message": message, "param": None},
+                     event=(None, "error"), failure=message)
+
+    def _update(self, *, event: tuple[str | None, str], failure: str | None = None, **values) -> None:
+        with self.db.session() as session:
+            job = session.get(Job, self.job_id)
+            if job is None or job.worker_id != self.worker.id or job.status != "running":
+                return
+            for key, value in values.items():
+                setattr(job, key, value)
+            job.updated_at = now()
+            job.worker_id = job.worker_pid = job.heartbeat_at = None
+            message = event[0] or Messages(job.legacy).failed(failure or "")
+            add_event(session, job.id, message, legacy=job.legacy, level=event[1])
+
+
+def _tail(path: Path, code: int) -> str:
+    """The trainer died without saying why: quote the end of its log."""
+    try:
+        lines = [ln for ln in path.read_text("utf-8", errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        lines = []
+    last = lines[-1].strip()[:500] if lines else "no output"
+    return (f"The training process exited with code {code} ({last}). "
+            f"The full log is {path}.")

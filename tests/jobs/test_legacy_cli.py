@@ -1,0 +1,110 @@
+"""The tutorials' 0.x CLI (`openai==0.28.1`, in its own venv) against `tuneforge serve`.
+
+The venv is cached under ~/.cache/tuneforge/test-venvs/openai028 (made on first use with pip); the test
+is skipped, saying why, only when pip cannot install the package.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import QUESTIONS
+
+VENV = Path.home() / ".cache" / "tuneforge" / "test-venvs" / "openai028"
+
+
+@pytest.fixture(scope="session")
+def openai028() -> Path:
+    cli = VENV / "bin" / "openai"
+    if not cli.exists():
+        VENV.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["python3", "-m", "venv", str(VENV)], check=True, capture_output=True)
+        pip = subprocess.run(
+            [str(VENV / "bin" / "pip"), "install", "-q", "openai==0.28.1", "pandas", "numpy"],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if pip.returncode != 0 or not cli.exists():
+            pytest.skip(f"pip could not install openai==0.28.1: {(pip.stderr or pip.stdout)[-300:]}")
+    return cli
+
+
+def _run(cli: Path, args: list[str], base_url: str, cwd: Path, timeout: float = 300) -> str:
+    env = {**os.environ, "OPENAI_API_BASE": base_url, "OPENAI_API_KEY": "sk-anything"}
+    proc = subprocess.run(
+        [str(cli), *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 0, f"openai {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+def test_legacy_cli_prepare_create_follow_list_results(openai028, job_home, spawn, tmp_path):
+    # The tutorials say `-m davinci`; this home maps that alias to the tiny test model, so it trains fast.
+    (job_home / "config.toml").write_text('[tuneforge.aliases]\ndavinci = "tiny-llama"\n')
+    server = spawn("serve", job_home)
+    data = tmp_path / "support.jsonl"
+    data.write_text(
+        "".join(
+            json.dumps({"prompt": q, "completion": f"Answer {i}: see the help page"}) + "\n"
+            for i, q in enumerate(QUESTIONS[:10])
+        )
+    )
+
+    out = _run(
+        openai028, ["tools", "fine_tunes.prepare_data", "-f", str(data), "-q"], server.base_url, tmp_path
+    )
+    prepared = tmp_path / "support_prepared.jsonl"
+    assert prepared.is_file(), out
+
+    out = _run(
+        openai028,
+        ["api", "fine_tunes.create", "-t", str(prepared), "-m", "davinci"],
+        server.base_url,
+        tmp_path,
+        timeout=400,
+    )
+    job_id = re.search(r"Created fine-tune: (ft-\w+)", out).group(1)
+    assert re.search(r"Uploaded file from .*support_prepared.jsonl: file-\w+", out)
+    assert "Job complete! Status: succeeded" in out, out
+    model = re.search(r"completions.create -m (\S+) -p", out).group(1)
+    assert re.match(r"^davinci:ft-personal-\d{4}-\d\d-\d\d-\d\d-\d\d-\d\d$", model), model
+    for message in (
+        "Fine-tune costs $0.00",
+        "Fine-tune enqueued. Queue number: 0",
+        "Fine-tune started",
+        "Completed epoch 1/4",
+        f"Uploaded model: {model}",
+        "Fine-tune succeeded",
+    ):
+        assert re.search(r"\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] " + re.escape(message), out), (message, out)
+    assert "Step 1/" not in out  # the 0.x stream never showed per-step metrics
+
+    follow = _run(openai028, ["api", "fine_tunes.follow", "-i", job_id], server.base_url, tmp_path)
+    assert f"Created fine-tune: {job_id}" in follow and "Job complete! Status: succeeded" in follow
+
+    listed = json.loads(_run(openai028, ["api", "fine_tunes.list"], server.base_url, tmp_path))
+    (job,) = listed["data"]
+    assert job["id"] == job_id and job["object"] == "fine-tune" and job["status"] == "succeeded"
+    assert job["fine_tuned_model"] == model and job["model"] == "davinci"
+    assert job["hyperparams"]["n_epochs"] == 4 and job["hyperparams"]["prompt_loss_weight"] == 0.01
+    assert job["training_files"][0]["filename"].endswith("support_prepared.jsonl")
+    assert job["result_files"][0]["filename"] == "compiled_results.csv"
+
+    results = _run(openai028, ["api", "fine_tunes.results", "-i", job_id], server.base_url, tmp_path)
+    rows = list(csv.reader(io.StringIO(results.strip())))
+    assert rows[0][:4] == ["step", "elapsed_tokens", "elapsed_examples", "training_loss"]
+    assert [int(r[0]) for r in rows[1:]] == list(range(1, 41))  # 10 examples x 4 epochs, batch 1
