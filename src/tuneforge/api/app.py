@@ -20,6 +20,7 @@ ROUTER_MODULES = (
     "models",
     "chat",
     "completions",
+    "tuneforge_extras",
 )
 
 
@@ -67,4 +68,6 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = True) -
         return {"status": "ok", "version": __version__}
 
     _include_routers(app)
+    importlib.import_module("tuneforge.jobs.inprocess").install(app)  # job worker (honours start_worker)
+    importlib.import_module("tuneforge.web").mount_web(app)  # web app at / (after /v1, never shadowing it)
     return app

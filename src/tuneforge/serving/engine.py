@@ -1,0 +1,271 @@
+"""The inference engine: one background thread owns the models and runs a single decode loop that
+batches every active request of a model together (continuous batching), with adapters chosen per row.
+
+The HTTP layer talks to it through asyncio: `prepare()` resolves and (lazily, off the engine thread)
+loads a model; `submit()` returns a `RequestHandle` whose `events()` yields `Delta`/`Finished` objects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from tuneforge.models.catalog import UnknownModelError, resolve_base
+from tuneforge.models.provision import ProvisionError
+from tuneforge.serving.loader import LoadedModel, load_weights
+from tuneforge.serving.params import GenerationRequest, ModelNotFound, QueueFull, ServingError
+from tuneforge.serving.resolver import ModelTarget, Resolver, default_resolvers
+from tuneforge.serving.rows import END, Running, Sequence, prefill
+from tuneforge.settings import Settings
+
+log = logging.getLogger("tuneforge.serving")
+
+
+class RequestHandle:
+    """The async side of one request: events arrive from the engine thread through a queue."""
+
+    def __init__(self, engine: InferenceEngine, loop: asyncio.AbstractEventLoop):
+        self._engine = engine
+        self._loop = loop
+        self._queue: asyncio.Queue = asyncio.Queue()
+        self.cancelled = False
+        self.closed = False
+
+    def post(self, item) -> None:  # engine thread
+        try:
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
+        except RuntimeError:  # the event loop is gone (server shutting down)
+            self.cancelled = True
+
+    async def events(self):
+        try:
+            while True:
+                item = await self._queue.get()
+                if item is END:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Free the slot now (also on client disconnect); the engine drops the rows at its next step."""
+        if not self.closed:
+            self.closed = True
+            self.cancelled = True
+            self._engine._release()
+
+
+@dataclass
+class Prepared:
+    target: ModelTarget
+    loaded: LoadedModel
+
+
+class InferenceEngine:
+    def __init__(self, settings: Settings, *, db=None, resolvers: list[Resolver] | None = None,
+                 max_batch_rows: int = 16, max_queued: int = 64, max_adapters: int = 8,
+                 device: str | None = None, dtype: torch.dtype | None = None):
+        self.settings = settings
+        self.resolvers = list(resolvers or []) + default_resolvers(settings, db)
+        self.max_batch_rows = max_batch_rows
+        self.max_queued = max_queued
+        self.max_adapters = max_adapters
+        self.device, self.dtype = device, dtype
+        self._models: dict[str, LoadedModel] = {}
+        self._loading: dict[str, Future] = {}
+        self._targets: dict[str, ModelTarget] = {}
+        self._running: dict[str, Running] = {}
+        self._waiting: deque[tuple[Prepared, GenerationRequest, RequestHandle]] = deque()
+        self._commands: deque = deque()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._open = 0  # requests admitted and not yet closed (the queue limit counts these)
+        self._avg_request_s = 2.0
+        self._loader = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tuneforge-load")
+        self._stop = False
+        self._thread = threading.Thread(target=self._loop, name="tuneforge-engine", daemon=True)
+        self._thread.start()
+
+    # ---- async API -------------------------------------------------------------------------------
+    def resolve(self, model_id: str, project: str = "default") -> ModelTarget:
+        for resolver in self.resolvers:
+            target = resolver(model_id, project)
+            if target is not None:
+                if target.kind == "lora":
+                    if not (target.path / "adapter_config.json").is_file():
+                        raise ModelNotFound(model_id, f"The model `{model_id}` has no adapter at "
+                                                      f"{target.path} (adapter_config.json is missing).")
+                    target = ModelTarget(target.id, "lora", self._canonical_base(target), target.path)
+                elif target.kind == "base":
+                    target = ModelTarget(target.id, "base", self._canonical_base(target))
+                return target
+        raise ModelNotFound(model_id)
+
+    def _canonical_base(self, target: ModelTarget) -> str:
+        try:
+            spec = resolve_base(target.base, self.settings)
+        except UnknownModelError as exc:
+            raise ModelNotFound(target.id, f"The model `{target.id}` needs base model "
+                                           f"`{target.base}`, which is not available: {exc}") from exc
+        if spec.kind in ("hf_folder", "gguf") and Path(target.base).expanduser().exists():
+            return str(Path(target.base).expanduser().resolve())  # given by path: the path is its name
+        return spec.name
+
+    async def prepare(self, model_id: str, project: str = "default") -> Prepared:
+        """Resolve `model_id` and make sure its weights are loaded (other models keep generating)."""
+        target = await asyncio.to_thread(self.resolve, model_id, project)
+        self._targets[model_id] = target
+        key = target.weights_key
+        if key not in self._models:
+            with self._lock:
+                fut = self._loading.get(key)
+                if fut is None:
+                    fut = self._loader.submit(self._load, target)
+                    self._loading[key] = fut
+            await asyncio.wrap_future(fut)
+        return Prepared(target, self._models[key])
+
+    def _load(self, target: ModelTarget) -> None:
+        key = target.weights_key
+        try:
+            self._models[key] = load_weights(key, target.base, target.path if target.kind == "full" else None,
+                                             self.settings, device=self.device, dtype=self.dtype,
+                                             max_adapters=self.max_adapters)
+        except (UnknownModelError, OSError) as exc:
+            raise ModelNotFound(target.id, f"The model `{target.id}` could not be loaded: {exc}") from exc
+        except ProvisionError as exc:
+            raise ServingError(f"The model `{target.id}` is not provisioned: {exc}", status=503) from exc
+        finally:
+            with self._lock:
+                self._loading.pop(key, None)
+
+    def submit(self, prepared: Prepared, request: GenerationRequest) -> RequestHandle:
+        with self._lock:
+            if self._open >= self.max_queued:
+                wait = max(1.0, self._avg_request_s * self._open / self.max_batch_rows)
+                raise QueueFull(self.max_queued, round(wait))
+            self._open += 1
+        handle = RequestHandle(self, asyncio.get_running_loop())
+        self._waiting.append((prepared, request, handle))
+        self._wake.set()
+        return handle
+
+    def unload(self, model_id: str) -> bool:
+        """Forget a model (after it is deleted): its adapter, or its own weights, leave memory."""
+        target = self._targets.pop(model_id, None)
+        if target is None:
+            try:
+                target = self.resolve(model_id)
+            except ServingError:
+                return False
+        self._commands.append(target)
+        self._wake.set()
+        return True
+
+    def loaded(self) -> dict[str, list[str]]:
+        """Loaded weights and the adapters on each (for status pages and tests)."""
+        return {k: [str(p) for p in m.adapters.values()] for k, m in list(self._models.items())}
+
+    def stats(self) -> dict:
+        return {"open_requests": self._open, "waiting": len(self._waiting),
+                "running_rows": {k: len(r.rows) for k, r in list(self._running.items())},
+                "peak_batch_rows": {k: r.peak_rows for k, r in list(self._running.items())}}
+
+    def close(self) -> None:
+        self._stop = True
+        self._wake.set()
+        self._thread.join(timeout=10)
+        self._loader.shutdown(wait=False, cancel_futures=True)
+
+    def _release(self) -> None:
+        with self._lock:
+            self._open -= 1
+
+    # ---- engine thread ---------------------------------------------------------------------------
+    def _loop(self) -> None:
+        torch.set_grad_enabled(False)
+        if threads := os.environ.get("TUNEFORGE_INFERENCE_THREADS", "").strip():
+            # On a CPU shared with other work, fewer threads avoid OpenMP stalls (measured: 30x).
+            torch.set_num_threads(int(threads))
+        while not self._stop:
+            try:
+                self._apply_commands()
+                busy = self._admit()
+            except Exception:  # never let the thread die: every later request would hang
+                log.exception("engine bookkeeping failed")
+                busy = False
+            for key, running in list(self._running.items()):
+                if running.rows:
+                    try:
+                        running.step()
+                    except Exception as exc:  # fail this model's requests, keep serving the others
+                        log.exception("decode step failed for %s", key)
+                        running.fail(ServingError(f"Generation failed: {exc}", status=500))
+                    busy = True
+            if not busy:
+                self._wake.wait(timeout=0.5)
+                self._wake.clear()
+
+    def _admit(self) -> bool:
+        """Prefill waiting requests into their model's running batch while it has room."""
+        admitted = False
+        for _ in range(len(self._waiting)):
+            prepared, request, handle = self._waiting.popleft()
+            if handle.cancelled:
+                continue
+            loaded = self._models.get(prepared.target.weights_key)
+            if loaded is None:  # unloaded while waiting
+                handle.post(ModelNotFound(request.model))
+                continue
+            running = self._running.setdefault(loaded.key, Running(loaded))
+            if running.rows and len(running.rows) + request.n > self.max_batch_rows:
+                self._waiting.append((prepared, request, handle))
+                continue
+            started = time.monotonic()
+            try:
+                adapter = None
+                if prepared.target.kind == "lora":
+                    adapter = loaded.ensure_adapter(prepared.target.path, running.adapters_in_use())
+                prefill(running, request, handle, adapter, on_done=lambda s=started: self._done(s))
+            except Exception as exc:
+                log.exception("prefill failed for %s", request.model)
+                handle.post(ServingError(f"Generation failed: {exc}", status=500))
+            admitted = True
+        return admitted
+
+    def _done(self, started: float) -> None:
+        self._avg_request_s = 0.8 * self._avg_request_s + 0.2 * (time.monotonic() - started)
+
+    def _apply_commands(self) -> None:
+        while self._commands:
+            target: ModelTarget = self._commands.popleft()
+            loaded = self._models.get(target.weights_key)
+            running = self._running.get(target.weights_key)
+            if loaded is None:
+                continue
+            if target.kind == "lora":
+                name = next((n for n, p in loaded.adapters.items() if p == target.path), None)
+                if name is None:
+                    continue
+                if running:
+                    running.fail(ModelNotFound(target.id), only_adapter=name)
+                loaded.drop_adapter(name)
+            elif target.kind == "full":
+                if running:
+                    running.fail(ModelNotFound(target.id))
+                self._running.pop(target.weights_key, None)
+                del self._models[target.weights_key]
+
+
+__all__ = ["InferenceEngine", "Prepared", "RequestHandle", "Sequence"]

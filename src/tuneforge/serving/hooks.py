@@ -1,0 +1,99 @@
+"""Create the inference engine when the API starts and stop it when the API stops.
+
+Both inference routers carry `engine_lifespan`; FastAPI runs it inside the app's own lifespan, so the
+engine exists before the first request. `app.state.engine_options` (set before startup) passes keyword
+arguments to `InferenceEngine`, e.g. extra `resolvers` in tests. Limits come from the environment:
+TUNEFORGE_MAX_BATCH (rows decoded together), TUNEFORGE_MAX_QUEUED (requests before 429),
+TUNEFORGE_MAX_ADAPTERS (LoRA adapters kept loaded per base).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+from sse_starlette.sse import EventSourceResponse
+
+from tuneforge.api.errors import APIError
+from tuneforge.serving.engine import InferenceEngine
+from tuneforge.serving.params import ServingError
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{name}={raw!r}: expected a positive whole number.")
+    return int(raw)
+
+
+def engine_kwargs() -> dict:
+    return {"max_batch_rows": _env_int("TUNEFORGE_MAX_BATCH", 16),
+            "max_queued": _env_int("TUNEFORGE_MAX_QUEUED", 64),
+            "max_adapters": _env_int("TUNEFORGE_MAX_ADAPTERS", 8)}
+
+
+async def start_engine(app) -> None:
+    """Startup hook: `app.state.engine` (idempotent, so both routers may ask for it)."""
+    if getattr(app.state, "engine", None) is None:
+        options = {**engine_kwargs(), **getattr(app.state, "engine_options", {})}
+        app.state.engine = InferenceEngine(app.state.settings, db=app.state.db, **options)
+
+
+async def stop_engine(app) -> None:
+    engine = getattr(app.state, "engine", None)
+    if engine is not None:
+        app.state.engine = None
+        engine.close()
+
+
+@asynccontextmanager
+async def engine_lifespan(app):
+    owner = getattr(app.state, "engine", None) is None
+    await start_engine(app)
+    try:
+        yield
+    finally:
+        if owner:
+            await stop_engine(app)
+
+
+def get_engine(request: Request) -> InferenceEngine:
+    engine = getattr(request.app.state, "engine", None)
+    if engine is None:
+        raise APIError(503, "The inference engine is not running; restart `tuneforge serve`.")
+    return engine
+
+
+def api_error(exc: ServingError) -> APIError:
+    headers = {}
+    if exc.retry_after is not None:
+        seconds = int(exc.retry_after)
+        headers = {"Retry-After": str(seconds), "retry-after-ms": str(seconds * 1000)}
+    return APIError(exc.status, exc.message, param=exc.param, code=exc.code, headers=headers)
+
+
+async def respond(work):
+    """Await an endpoint's work: a dict becomes JSON, an async iterator becomes an SSE stream that ends
+    with `data: [DONE]`. Engine errors become OpenAI errors (mid-stream: an `error` event)."""
+    try:
+        result = await work
+    except ServingError as exc:
+        raise api_error(exc) from exc
+    if isinstance(result, dict):
+        return JSONResponse(result)
+    return EventSourceResponse(_events(result), sep="\n", ping=15)
+
+
+async def _events(chunks: AsyncIterator[dict]):
+    try:
+        async for chunk in chunks:
+            yield {"data": json.dumps(chunk, ensure_ascii=False)}
+    except ServingError as exc:
+        yield {"data": json.dumps(api_error(exc).body())}
+    yield {"data": "[DONE]"}

@@ -1,0 +1,141 @@
+"""`/v1/chat/completions`: the model's own chat template, OpenAI's response and chunk shapes."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import AsyncIterator
+
+from tuneforge.serving.engine import InferenceEngine
+from tuneforge.serving.openai_common import (
+    bad,
+    check_context,
+    collect,
+    merged,
+    new_id,
+    now,
+    sampling_params,
+    token_bytes,
+    until_disconnected,
+    usage,
+)
+from tuneforge.serving.params import Delta, Finished, GenerationRequest, TokenInfo
+
+_ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
+_FALLBACK_TEMPLATE = (  # ChatML, for models that ship without a chat template
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def _text(content, where: str) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        raise bad(f"Invalid '{where}': expected a string or an array of content parts.", where)
+    texts = []
+    for j, part in enumerate(content):
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind != "text" or not isinstance(part.get("text"), str):
+            raise bad(f"Invalid content part '{where}[{j}]' (type {kind!r}): this model reads text only; "
+                      "send parts of type 'text'.", f"{where}[{j}]")
+        texts.append(part["text"])
+    return "".join(texts)
+
+
+def chat_prompt_ids(tokenizer, messages: list[dict]) -> list[int]:
+    rows = []
+    for i, m in enumerate(messages):
+        role = m.get("role")
+        if role not in _ROLES:
+            raise bad(f"Invalid value for 'messages[{i}].role': {role!r}. Use one of: "
+                      f"{', '.join(sorted(_ROLES))}.", f"messages[{i}].role")
+        if m.get("content") is None and role != "assistant":
+            raise bad(f"Missing 'messages[{i}].content': every {role} message needs content.",
+                      f"messages[{i}].content")
+        rows.append({"role": "system" if role == "developer" else role,
+                     "content": _text(m.get("content"), f"messages[{i}].content")})
+    template = None if tokenizer.chat_template else _FALLBACK_TEMPLATE
+    text = tokenizer.apply_chat_template(rows, add_generation_prompt=True, tokenize=False,
+                                         chat_template=template)
+    return tokenizer.encode(text, add_special_tokens=False)
+
+
+def _logprob_entry(t: TokenInfo) -> dict:
+    return {"token": t.text, "logprob": t.logprob, "bytes": token_bytes(t.text),
+            "top_logprobs": [{"token": s, "logprob": lp, "bytes": token_bytes(s)} for _, s, lp in t.top]}
+
+
+async def create_chat(engine: InferenceEngine, body, project: str, is_disconnected):
+    """A `chat.completion` dict, or (stream) an async iterator of `chat.completion.chunk` dicts."""
+    if body.top_logprobs is not None and not body.logprobs:
+        raise bad("'top_logprobs' requires 'logprobs' to be true.", "top_logprobs")
+    fmt = body.response_format.type if body.response_format else "text"
+    if body.stream_options is not None and not body.stream:
+        raise bad("'stream_options' is only allowed when 'stream' is true.", "stream_options")
+    prepared = await engine.prepare(body.model, project)
+    tok = prepared.loaded.tokenizer
+    prompt_ids = chat_prompt_ids(tok, body.messages)
+    max_tokens = body.max_completion_tokens or body.max_tokens
+    check_context(prepared.loaded.context_length, len(prompt_ids), max_tokens, "messages")
+    logprobs = (body.top_logprobs or 0) if body.logprobs else None
+    schema = None
+    if fmt != "text" and importlib.util.find_spec("lmformatenforcer") is None:
+        raise bad("response_format json needs the lm-format-enforcer package on the server: "
+                  "`pip install lm-format-enforcer`, or drop 'response_format'.", "response_format")
+    if fmt == "json_schema":
+        spec = body.response_format.json_schema or {}
+        if not isinstance(spec.get("schema", {}), dict):
+            raise bad("'response_format.json_schema.schema' must be a JSON Schema object.",
+                      "response_format.json_schema.schema")
+        schema = spec.get("schema") or {"type": "object"}
+    params = sampling_params(body, max_tokens, logprobs, fmt in ("json_object", "json_schema"), len(tok),
+                             json_schema=schema)
+    n = body.n or 1
+    handle = engine.submit(prepared, GenerationRequest(body.model, prompt_ids, params, n=n, project=project))
+    rid, created = new_id("chatcmpl"), now()
+    if body.stream:
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        return _stream(handle, rid, created, body.model, n, len(prompt_ids), include_usage, body.logprobs)
+    choices, _ = await until_disconnected(collect([handle], n), is_disconnected)
+    out = []
+    for i in range(n):
+        c = choices[i]
+        lp = {"content": [_logprob_entry(t) for t in c.tokens], "refusal": None} if body.logprobs else None
+        out.append({"index": i, "message": {"role": "assistant", "content": c.text, "refusal": None,
+                                            "annotations": []},
+                    "logprobs": lp, "finish_reason": c.finish_reason})
+    completion = sum(c.completion_tokens for c in choices.values())
+    return {"id": rid, "object": "chat.completion", "created": created, "model": body.model, "choices": out,
+            "usage": usage(len(prompt_ids), completion), "service_tier": "default",
+            "system_fingerprint": "fp_tuneforge"}
+
+
+async def _stream(handle, rid: str, created: int, model: str, n: int, prompt_tokens: int,
+                  include_usage: bool, want_logprobs: bool) -> AsyncIterator[dict]:
+    def chunk(choices: list[dict]) -> dict:
+        data = {"id": rid, "object": "chat.completion.chunk", "created": created, "model": model,
+                "system_fingerprint": "fp_tuneforge", "choices": choices}
+        if include_usage:
+            data["usage"] = None
+        return data
+
+    for i in range(n):
+        yield chunk([{"index": i, "delta": {"role": "assistant", "content": ""}, "logprobs": None,
+                      "finish_reason": None}])
+    completion = 0
+    async for _, event in merged([handle]):
+        if isinstance(event, Delta):
+            lp = {"content": [_logprob_entry(t) for t in event.tokens], "refusal": None} if want_logprobs \
+                else None
+            if event.text or lp:
+                yield chunk([{"index": event.index, "delta": {"content": event.text}, "logprobs": lp,
+                              "finish_reason": None}])
+        elif isinstance(event, Finished):
+            completion += event.completion_tokens
+            yield chunk([{"index": event.index, "delta": {}, "logprobs": None,
+                          "finish_reason": event.finish_reason}])
+    if include_usage:
+        yield {"id": rid, "object": "chat.completion.chunk", "created": created, "model": model,
+               "system_fingerprint": "fp_tuneforge", "choices": [], "usage": usage(prompt_tokens, completion)}

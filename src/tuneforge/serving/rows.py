@@ -1,0 +1,143 @@
+"""The rows of one model's running batch: prefill a request into it, decode one token for every row,
+and turn sampled tokens into `Delta`/`Finished` events (engine thread only)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from transformers import DynamicCache
+
+from tuneforge.serving.detok import SequenceText
+from tuneforge.serving.kvbatch import KVBatch
+from tuneforge.serving.loader import BASE_ADAPTER, LoadedModel
+from tuneforge.serving.params import Finished, GenerationRequest, PromptLogprobs, TokenInfo
+from tuneforge.serving.sampler import RowSampler, prompt_token_infos, sample_batch
+
+END = object()  # posted after the last sequence of a request finishes
+
+
+@dataclass
+class _RequestState:
+    handle: object  # engine.RequestHandle
+    remaining: int
+    on_done: Callable[[], None]
+
+
+class Sequence:
+    def __init__(self, state: _RequestState, request: GenerationRequest, index: int, loaded: LoadedModel,
+                 adapter: str | None):
+        self.state = state
+        self.index = index
+        self.adapter = adapter
+        p = request.params
+        self.ignore_eos = p.ignore_eos
+        self.sampler = RowSampler(p, loaded.tokenizer, request.prompt_ids, seed_offset=index)
+        self.text = SequenceText(index, loaded.tokenizer, p.stop)
+        room = loaded.context_length - len(request.prompt_ids)
+        self.max_new = room if p.max_tokens is None else min(p.max_tokens, room)
+        self.pos = len(request.prompt_ids)
+        self.last = -1
+        self.generated = 0
+        self.cumulative = 0.0
+        self.done = False
+
+
+class Running:
+    def __init__(self, loaded: LoadedModel):
+        self.loaded = loaded
+        self.rows: list[Sequence] = []
+        self.kv = KVBatch()
+        self.peak_rows = 0  # the most rows decoded together (observability and tests)
+
+    def adapters_in_use(self) -> set[str]:
+        return {r.adapter for r in self.rows if r.adapter}
+
+    def step(self) -> None:
+        self._drop(lambda r: r.state.handle.cancelled)
+        if not self.rows:
+            return
+        dev = self.loaded.device
+        input_ids = torch.tensor([[r.last] for r in self.rows], device=dev)
+        positions = torch.tensor([[r.pos] for r in self.rows], device=dev)
+        mask = self.kv.step_mask()
+        self.peak_rows = max(self.peak_rows, len(self.rows))
+        adapters = [r.adapter or BASE_ADAPTER for r in self.rows]
+        logits = self.loaded.forward(input_ids, mask, positions, self.kv.cache, adapters)
+        logits = logits[:, -1, :].float().cpu().clone()  # a normal tensor: the sampler edits it in place
+        infos = sample_batch([r.sampler for r in self.rows], logits)
+        for row, info in zip(self.rows, infos, strict=True):
+            row.pos += 1
+            self.accept(row, info)
+        self._drop(lambda r: r.done)
+
+    def accept(self, row: Sequence, info: TokenInfo) -> None:
+        row.last = info.token_id
+        row.generated += 1
+        row.cumulative += info.logprob
+        special = info.token_id in self.loaded.stop_ids and not row.ignore_eos
+        delta, hit = row.text.add(info, special)
+        if delta is not None:
+            row.state.handle.post(delta)
+        if hit or special:
+            self.finish(row, "stop", flush=not hit)
+        elif row.generated >= row.max_new:
+            self.finish(row, "length")
+
+    def finish(self, row: Sequence, reason: str, flush: bool = True) -> None:
+        handle = row.state.handle
+        if flush and (delta := row.text.flush()) is not None:
+            handle.post(delta)
+        handle.post(Finished(row.index, reason, row.generated, row.cumulative))
+        row.done = True
+        row.state.remaining -= 1
+        if row.state.remaining == 0:
+            handle.post(END)
+            row.state.on_done()
+
+    def fail(self, error: Exception, only_adapter: str | None = None) -> None:
+        """Abort rows (all, or those of one adapter) with `error`, e.g. when their model is deleted."""
+        for row in self.rows:
+            if only_adapter is None or row.adapter == only_adapter:
+                row.done = True
+                row.state.handle.post(error)
+        self._drop(lambda r: r.done)
+
+    def _drop(self, gone: Callable[[Sequence], bool]) -> None:
+        keep = [i for i, r in enumerate(self.rows) if not gone(r)]
+        if len(keep) != len(self.rows):
+            self.rows = [self.rows[i] for i in keep]
+            self.kv.keep(keep)
+
+
+def prefill(running: Running, request: GenerationRequest, handle, adapter: str | None,
+            on_done: Callable[[], None]) -> None:
+    """Run the prompt once, copy its KV cache to the request's `n` rows, sample each row's first token."""
+    loaded = running.loaded
+    ids = torch.tensor([request.prompt_ids], device=loaded.device)
+    cache = DynamicCache()
+    keep = 0 if request.prompt_logprobs else 1
+    logits = loaded.forward(ids, None, None, cache, [adapter or BASE_ADAPTER], logits_to_keep=keep)
+    if request.prompt_logprobs:
+        k = request.params.logprobs or 0
+        handle.post(PromptLogprobs(prompt_token_infos(loaded.tokenizer, request.prompt_ids,
+                                                      logits[0].float().cpu(), k)))
+    last = logits[0, -1].float().cpu()
+    state = _RequestState(handle, request.n, on_done)
+    rows = [Sequence(state, request, i, loaded, adapter) for i in range(request.n)]
+    if rows[0].max_new <= 0:  # e.g. echo with max_tokens=0: score the prompt, generate nothing
+        for row in rows:
+            running.finish(row, "length")
+        return
+    if request.n > 1:
+        cache.batch_repeat_interleave(request.n)
+    running.kv.add(cache, torch.ones(request.n, ids.shape[1], dtype=torch.long, device=loaded.device))
+    running.rows.extend(rows)
+    infos = sample_batch([r.sampler for r in rows], last.unsqueeze(0).repeat(request.n, 1))
+    for row, info in zip(rows, infos, strict=True):
+        running.accept(row, info)
+    running._drop(lambda r: r.done)
+
+
+__all__ = ["END", "PromptLogprobs", "Running", "Sequence", "prefill"]

@@ -1,0 +1,123 @@
+"""Serving fixtures: a real PEFT LoRA adapter and a full fine-tune of the tiny model, and a live uvicorn
+server (one per session: loading is the slow part) that serves them under fine-tuned ids."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from servekit import FT2_ID, FT_ID, FULL_ID
+
+
+def _write_meta(folder: Path, method: str) -> None:
+    (folder / "tuneforge_model.json").write_text(json.dumps({"base_model": "tiny-llama", "method": method}))
+
+
+def _make_adapter(tiny_model_dir: Path, folder: Path, seed: int) -> Path:
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    # init_lora_weights=False: random A and B, so the adapter visibly changes the output.
+    config = LoraConfig(r=4, lora_alpha=32, target_modules=["q_proj", "v_proj", "o_proj"],
+                        init_lora_weights=False)
+    peft_model = get_peft_model(model, config)
+    peft_model.save_pretrained(folder)
+    _write_meta(folder, "lora")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def adapter_dir(tiny_model, tiny_model_dir, tmp_path_factory) -> Path:
+    return _make_adapter(tiny_model_dir, tmp_path_factory.mktemp("adapter-1"), seed=1)
+
+
+@pytest.fixture(scope="session")
+def adapter2_dir(tiny_model, tiny_model_dir, tmp_path_factory) -> Path:
+    return _make_adapter(tiny_model_dir, tmp_path_factory.mktemp("adapter-2"), seed=2)
+
+
+@pytest.fixture(scope="session")
+def full_dir(tiny_model, tiny_model_dir, tmp_path_factory) -> Path:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder = tmp_path_factory.mktemp("full-ft")
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    torch.manual_seed(3)
+    with torch.no_grad():
+        for p in model.model.layers.parameters():
+            p.add_(torch.randn_like(p) * 0.5)
+    model.save_pretrained(folder)
+    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(folder)
+    _write_meta(folder, "full")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def model_folders(adapter_dir, adapter2_dir, full_dir) -> dict[str, Path]:
+    return {FT_ID: adapter_dir, FT2_ID: adapter2_dir, FULL_ID: full_dir}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Live:
+    def __init__(self, settings, engine_options: dict):
+        import uvicorn
+
+        from tuneforge.api.app import create_app
+
+        self.app = create_app(settings, start_worker=False)
+        self.app.state.engine_options = engine_options
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self.base_url = self.url + "/v1"
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+
+    @property
+    def engine(self):
+        return self.app.state.engine
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+
+
+@pytest.fixture(scope="session")
+def live(settings, tiny_model, model_folders, tmp_path_factory):
+    """The API on a fresh database (the session home, where the tiny base is registered), serving the
+    tiny base and the fine-tuned ids above."""
+    import dataclasses
+
+    from tuneforge.serving.resolver import static_resolver
+
+    db_dir = tmp_path_factory.mktemp("serve-db")
+    app_settings = dataclasses.replace(settings, database_url=f"sqlite:///{db_dir / 'db.sqlite'}")
+    server = Live(app_settings, {"resolvers": [static_resolver(model_folders)]})
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def client(live):
+    from openai import OpenAI
+
+    return OpenAI(base_url=live.base_url, api_key="sk-anything", max_retries=0, timeout=120)
