@@ -7,7 +7,7 @@ import threading
 
 import openai
 import pytest
-from conftest import chat_rows, upload, wait_for
+from jobkit import chat_rows, upload, wait_for
 
 from tuneforge.store.tables_jobs import Job
 
@@ -120,14 +120,15 @@ def test_unknown_job_is_a_404_in_openai_shape(inproc):
 
 def test_worker_shutdown_requeues_the_job_and_it_resumes(inproc, tmp_path):
     client = inproc.client
-    file_id = upload(client, chat_rows(10), tmp_path)
+    file_id = upload(client, chat_rows(20), tmp_path)
     job = client.fine_tuning.jobs.create(
-        model="tiny-llama", training_file=file_id, hyperparameters={"n_epochs": 2}
+        model="tiny-llama", training_file=file_id, hyperparameters={"n_epochs": 3}
     )
     thread = threading.Thread(target=inproc.worker.run_forever, daemon=True)
     thread.start()
     wait_for(lambda: len(_steps(client, job.id)) >= 3, timeout=240, what="training to start")
-    inproc.worker.stop()  # what stopping `tuneforge serve` or Ctrl-C on `tuneforge worker` does
+    # 60 steps, far from done: stop as `tuneforge serve` or Ctrl-C on `tuneforge worker` does.
+    inproc.worker.stop()
     thread.join(90)
     assert not thread.is_alive()
     interrupted = client.fine_tuning.jobs.retrieve(job.id)
@@ -145,4 +146,4 @@ def test_worker_shutdown_requeues_the_job_and_it_resumes(inproc, tmp_path):
     assert done.status == "succeeded", done.error
     messages = [e.message for e in client.fine_tuning.jobs.list_events(job.id, limit=100)]
     assert sum(m.startswith("Job resumed from its checkpoint at step") for m in messages) == 1
-    assert sorted(_steps(client, job.id)) == list(range(1, 21))
+    assert sorted(_steps(client, job.id)) == list(range(1, 61))

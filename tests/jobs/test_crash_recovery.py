@@ -8,7 +8,7 @@ import os
 import signal
 
 import openai
-from conftest import chat_rows, wait_for, write_jsonl
+from jobkit import chat_rows, wait_for, write_jsonl
 
 
 def _pid_alive(pid: int) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import chat_rows, upload
+from jobkit import chat_rows, upload
 
 
 def _legacy_job(inproc, tmp_path, n: int, **body) -> dict:

@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import QUESTIONS
+from jobkit import QUESTIONS
 
 VENV = Path.home() / ".cache" / "tuneforge" / "test-venvs" / "openai028"
 

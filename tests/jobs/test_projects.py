@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import openai
 import pytest
-from conftest import chat_rows, upload
+from jobkit import chat_rows, upload
 
 from tuneforge.store.keys import KeyStore
 from tuneforge.store.tables_jobs import FineTunedModel

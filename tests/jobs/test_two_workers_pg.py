@@ -6,7 +6,7 @@ import re
 from collections import Counter
 
 import openai
-from conftest import chat_rows, wait_for, write_jsonl
+from jobkit import chat_rows, wait_for, write_jsonl
 from pg import _fresh_postgres_db
 from sqlalchemy import select
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import openai
 import pytest
-from conftest import chat_rows, upload
+from jobkit import chat_rows, upload
 
 
 def test_unknown_model_is_a_400_naming_the_param(inproc, tmp_path):
