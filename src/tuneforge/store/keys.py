@@ -100,3 +100,9 @@ class KeyStore:
     def projects(self) -> list[str]:
         with self.db.session() as s:
             return list(s.scalars(select(Project.name).order_by(Project.name)))
+
+
+def local_caller_project(db: Database, secret: str | None, default: str) -> str:
+    """The project a local command (chat, eval) acts for: the project of `secret` (OPENAI_API_KEY) when
+    it is an active key, else `default`, as the server decides for a request without keys."""
+    return (KeyStore(db).project_for(secret) if secret else None) or default

@@ -1,0 +1,111 @@
+"""Show an EvalResult: a rich table in the terminal and a self-contained HTML report (no external assets)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from html import escape
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from tuneforge.evaluation.run import EvalResult
+
+# (attribute, label, higher is better, format)
+METRICS = [
+    ("loss", "loss", False, "{:.3f}"),
+    ("perplexity", "perplexity", False, "{:.2f}"),
+    ("token_accuracy", "token accuracy", True, "{:.1%}"),
+    ("exact_match", "exact match", True, "{:.1%}"),
+    ("rouge_l", "ROUGE-L", True, "{:.3f}"),
+]
+
+
+def _winner(result: EvalResult, attr: str, higher: bool) -> str:
+    pick = max if higher else min
+    return pick(result.models, key=lambda m: getattr(m, attr)).model
+
+
+def summary_table(result: EvalResult) -> Table:
+    table = Table("metric", *(m.model for m in result.models),
+                  title=f"Evaluation on {result.file} ({len(result.references)} examples)")
+    for attr, label, higher, fmt in METRICS:
+        best = _winner(result, attr, higher) if len(result.models) > 1 else None
+        cells = [(f"[bold green]{fmt.format(getattr(m, attr))}[/]" if m.model == best
+                  else fmt.format(getattr(m, attr))) for m in result.models]
+        table.add_row(label + (" ↑" if higher else " ↓"), *cells)
+    return table
+
+
+def answers_table(result: EvalResult, limit: int = 8, width: int = 70) -> Table:
+    table = Table("question", "reference", *(m.model for m in result.models), show_lines=True,
+                  title="Answers side by side (ROUGE-L in brackets)")
+
+    def cut(text: str) -> str:
+        return text if len(text) <= width else text[: width - 1] + "…"
+
+    for i in range(min(limit, len(result.references))):
+        cells = [f"{cut(m.answers[i])} [dim]({m.per_example[i]['rouge_l']:.2f})[/]" for m in result.models]
+        table.add_row(cut(result.questions[i]), cut(result.references[i]), *cells)
+    return table
+
+
+def print_result(result: EvalResult, console: Console | None = None, examples: int = 8) -> None:
+    console = console or Console()
+    if examples:
+        console.print(answers_table(result, examples))
+    console.print(summary_table(result))
+    if len(result.models) > 1:
+        best = result.best()
+        if sum(m.rouge_l == best.rouge_l for m in result.models) > 1:
+            console.print(f"No model is ahead on ROUGE-L ({best.rouge_l:.3f}).")
+        else:
+            console.print(f"Best ROUGE-L: [bold]{best.model}[/] ({best.rouge_l:.3f}).")
+
+
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}
+th,td{border:1px solid #ccc;padding:.4em .6em;vertical-align:top;text-align:left}th{background:#f3f3f3}
+td.best{background:#e3f6e3;font-weight:bold}.score{color:#666;font-size:.85em}.em{color:#0a7d0a}
+td.ans{max-width:28em;white-space:pre-wrap}
+"""
+
+
+def render_html(result: EvalResult) -> str:
+    models = result.models
+    head = "".join(f"<th>{escape(m.model)}</th>" for m in models)
+    summary = []
+    for attr, label, higher, fmt in METRICS:
+        best = _winner(result, attr, higher) if len(models) > 1 else None
+        cells = "".join(f"<td class=\"{'best' if m.model == best else ''}\">"
+                        f"{escape(fmt.format(getattr(m, attr)))}</td>" for m in models)
+        summary.append(f"<tr><td>{escape(label)} {'↑' if higher else '↓'}</td>{cells}</tr>")
+    rows = []
+    for i, (question, reference) in enumerate(zip(result.questions, result.references, strict=True)):
+        cells = []
+        for m in models:
+            s = m.per_example[i]
+            mark = " <span class=em>✓ exact</span>" if s["exact_match"] else ""
+            cells.append(f"<td class=ans>{escape(m.answers[i])}<div class=score>ROUGE-L "
+                         f"{s['rouge_l']:.3f}{mark}</div></td>")
+        rows.append(f"<tr><td>{i + 1}</td><td class=ans>{escape(question)}</td>"
+                    f"<td class=ans>{escape(reference)}</td>{''.join(cells)}</tr>")
+    when = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+    return (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        f"<title>tuneforge evaluation: {escape(', '.join(m.model for m in models))}</title>"
+        f"<style>{_CSS}</style></head><body>"
+        f"<h1>tuneforge evaluation</h1><p>{len(result.references)} examples from "
+        f"<code>{escape(result.file)}</code>, {when}. Loss, perplexity and token accuracy are measured on "
+        "the reference answers; exact match and ROUGE-L score the greedy answers "
+        "(character-level for Chinese).</p>"
+        f"<h2>Summary</h2><table><tr><th>metric</th>{head}</tr>{''.join(summary)}</table>"
+        f"<h2>Answers</h2><table><tr><th>#</th><th>question</th><th>reference</th>{head}</tr>"
+        f"{''.join(rows)}</table></body></html>"
+    )
+
+
+def write_html(result: EvalResult, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_html(result), encoding="utf-8")
+    return path

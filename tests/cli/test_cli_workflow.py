@@ -1,0 +1,116 @@
+"""The terminal workflow against a live server and the tiny model: upload, create, follow, results, models."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import time
+
+import httpx
+import pytest
+from clikit import TUNEFORGE, run_cli, support_rows, write_jsonl
+
+
+@pytest.fixture(scope="module")
+def train_file(tmp_path_factory):
+    return write_jsonl(tmp_path_factory.mktemp("data") / "train.jsonl", support_rows(10))
+
+
+def _file_ids(env) -> list[str]:
+    return [f["id"] for f in json.loads(run_cli("files", "list", "--json", env=env).out)["data"]]
+
+
+def test_bad_input_is_refused_with_the_fix(live_server, tmp_path):
+    env = live_server.env()
+    missing = run_cli("files", "upload", str(tmp_path / "nope.jsonl"), env=env)
+    assert missing.code == 1 and "nope.jsonl: no such file" in missing.err
+
+    before = _file_ids(env)
+    bad = tmp_path / "bad.jsonl"
+    rows = support_rows(10)
+    bad.write_text("".join(json.dumps(r) + "\n" for r in rows[:4]) + "{not json\n"
+                   + "".join(json.dumps(r) + "\n" for r in rows[4:]))
+    refused = run_cli("files", "upload", str(bad), env=env)
+    assert refused.code == 1
+    assert "failed validation; nothing was uploaded" in refused.err and "tuneforge prepare" in refused.err
+    assert "│ 5 " in refused.err  # the findings table names line 5
+    assert _file_ids(env) == before
+
+    unknown = run_cli("jobs", "get", "ftjob-doesnotexist", env=env)
+    assert unknown.code == 1 and "ftjob-doesnotexist" in unknown.err and "tuneforge jobs list" in unknown.err
+    assert "Traceback" not in unknown.err
+    not_a_file = run_cli("jobs", "create", "-t", "train_missing.jsonl", "-m", "tiny-llama", env=env)
+    assert not_a_file.code == 1 and "no such file and not a file id" in not_a_file.err
+
+
+def test_files_round_trip(live_server, train_file, tmp_path):
+    env = live_server.env()
+    up = run_cli("files", "upload", str(train_file), "--json", env=env)
+    assert up.code == 0, up.err
+    file_id = json.loads(up.out)["id"]
+    assert json.loads(run_cli("files", "get", file_id, "--json", env=env).out)["filename"] == "train.jsonl"
+    assert file_id in run_cli("files", "list", env=env).out
+    got = tmp_path / "copy.jsonl"
+    assert run_cli("files", "download", file_id, "-o", str(got), env=env).code == 0
+    assert got.read_bytes() == train_file.read_bytes()
+    assert run_cli("files", "delete", file_id, env=env).code == 0
+    assert file_id not in _file_ids(env)
+
+
+def test_create_follows_to_a_model_and_reuses_the_upload(live_server, train_file):
+    env = live_server.env()
+    first = run_cli("jobs", "create", "-t", str(train_file), "-m", "tiny-llama", "--n-epochs", "1",
+                    "--suffix", "cli", env=env)
+    assert first.code == 0, first.err + first.out
+    assert "Created fine-tuning job: ftjob-" in first.out
+    assert "Fine-tuning job started" in first.out and "Job complete!" in first.out
+    model = re.search(r"Fine-tuned model: (ft:tiny-llama:\S+:cli:\w{8})\s", first.out).group(1)
+    job_id = json.loads(run_cli("jobs", "list", "--json", env=env).out)["data"][0]["id"]
+
+    results = run_cli("jobs", "results", job_id, env=env)
+    assert results.code == 0 and results.out.startswith("step,train_loss,train_accuracy")
+    assert "train loss" in results.out  # the sparkline row
+    rows = json.loads(run_cli("jobs", "results", job_id, "--json", env=env).out)
+    assert len(rows) == 10 and float(rows[0]["train_loss"]) > 0  # 10 examples, 1 epoch, batch 1
+
+    events = run_cli("jobs", "events", job_id, env=env).out
+    assert events.index("Created fine-tuning job") < events.index("The job has successfully completed")
+    job = json.loads(run_cli("jobs", "get", job_id, "--json", env=env).out)
+    assert job["status"] == "succeeded" and job["fine_tuned_model"] == model
+
+    listed = json.loads(run_cli("models", "list", "--json", env=env).out)
+    assert model in [m["id"] for m in listed["fine_tuned"]]
+    assert json.loads(run_cli("models", "get", model, "--json", env=env).out)["id"] == model
+
+    n_files = len(_file_ids(env))
+    second = run_cli("jobs", "create", "-t", str(train_file), "-m", model, "--no-follow", "--json", env=env)
+    assert second.code == 0, second.err
+    assert "Reusing file-" in second.err and "already uploaded with identical content" in second.err
+    assert json.loads(second.out)["training_file"] == job["training_file"]
+    assert len(_file_ids(env)) == n_files  # nothing new uploaded
+    cancelled = run_cli("jobs", "cancel", json.loads(second.out)["id"], env=env)
+    assert cancelled.code == 0 and "cancelled" in cancelled.out
+
+
+def test_ctrl_c_detaches_and_leaves_the_job_running(live_server, train_file):
+    env = live_server.env()
+    created = json.loads(run_cli("jobs", "create", "-t", str(train_file), "-m", "tiny-llama", "--n-epochs",
+                                 "3", "--no-follow", "--json", env=env).out)
+    job_id = created["id"]
+    proc = subprocess.Popen([TUNEFORGE, "jobs", "follow", job_id], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env={**__import__("os").environ, **env})
+    try:
+        time.sleep(6)  # long enough to have polled the job a few times
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert f"Stopped following; job {job_id} is still" in out
+    assert f"tuneforge jobs follow {job_id}" in out and f"tuneforge jobs cancel {job_id}" in out
+    assert "Traceback" not in out
+    status = httpx.get(f"{live_server.base_url}/fine_tuning/jobs/{job_id}").json()["status"]
+    assert status not in ("cancelled", "failed")
+    run_cli("jobs", "cancel", job_id, env=env)
