@@ -35,7 +35,7 @@ def load_questions(path: str | Path) -> list[tuple[list[dict], str]]:
 
 def generate_answers(model, tokenizer, prompts: list[list[dict]], max_new_tokens: int = 64,
                      batch_size: int = 16) -> list[str]:
-    """Greedy answers, batched with left padding."""
+    """Greedy answers, batched with left padding, in fp32 (bf16 autocast is ~3x slower on this CPU)."""
     import torch
 
     tokenizer.padding_side = "left"
@@ -44,7 +44,7 @@ def generate_answers(model, tokenizer, prompts: list[list[dict]], max_new_tokens
         texts = [tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True)
                  for p in prompts[i:i + batch_size]]
         enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.no_grad():
             out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
                                  pad_token_id=tokenizer.pad_token_id)
         answers += tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)

@@ -47,7 +47,7 @@ def valid_file(tmp_path) -> Path:
 
 def base_config(tiny_model: str, train_file: Path, out: Path, **over) -> dict:
     cfg = {"base_model": tiny_model, "training_file": str(train_file), "output_dir": str(out),
-           "n_epochs": 3, "batch_size": 4, "learning_rate_multiplier": 10, "seed": 7,
+           "n_epochs": 3, "batch_size": 4, "learning_rate_multiplier": 1, "seed": 7,
            "lora": {"r": 4, "alpha": 8}, "max_seq_length": 128, "precision": "fp32"}
     cfg.update(over)
     return cfg

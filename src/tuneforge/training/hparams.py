@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from tuneforge.training.config import TrainConfig
 
-BASE_LR = {"lora": 1e-4, "full": 1e-5}
+BASE_LR = {"lora": 1e-3, "full": 1e-5}
 AUTO_LR_MULTIPLIER = 2.0
 
 
