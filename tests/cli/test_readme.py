@@ -196,8 +196,11 @@ def test_every_readme_command_runs(tuneforge_home, tiny_model, tiny_model_dir, w
                 outputs[cmd] = runner.run(cmd)
     finally:
         stop_server(server)
-    ran = [c for c in outputs if c not in NOT_RUN]
-    assert len(ran) >= 30, ran
+    ran = {c for c in outputs if c not in NOT_RUN}
+    in_readme = {block for lang, block in readme_blocks() if lang == "python"} | {
+        c for lang, block in readme_blocks() if lang == "bash" for c in bash_commands(block)}
+    assert ran == in_readme - set(NOT_RUN)
+    assert len(ran) >= 25, f"the README's commands were not all found: {sorted(ran)}"
     created = next(v for c, v in outputs.items() if c.startswith("tuneforge jobs create -t examples/"))
     assert "Job complete!" in created
     evaluated = next(v for c, v in outputs.items() if c.startswith("tuneforge eval"))
