@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -14,15 +13,10 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 from pg import database_url, postgres_url  # noqa: F401  (fixtures: SQLite and real PostgreSQL)
+from testkit import free_port
 
 from tuneforge.api.app import create_app
 from tuneforge.settings import Settings
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,15 +12,10 @@ import httpx
 import openai
 import pytest
 from openai import OpenAI
+from testkit import free_port
 
 from tuneforge.api.auth import bind_refusal, is_loopback_host
 from tuneforge.store.keys import KeyStore
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _sdk(server, key: str) -> OpenAI:

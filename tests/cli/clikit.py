@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -12,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from testkit import free_port
 
 TUNEFORGE = str(Path(sys.executable).with_name("tuneforge"))
 
@@ -24,17 +23,6 @@ def support_rows(n: int = 10) -> list[dict]:
                           {"role": "user", "content": f"Question {i}: when are you open?"},
                           {"role": "assistant", "content": f"Answer {i}: Mon-Fri 9:00-18:00."}]}
             for i in range(n)]
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
-    return path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from clikit import free_port, run_cli
+from clikit import run_cli
+from testkit import free_port
 
 from tuneforge.cli.client import resolve_api_key, resolve_base_url
 

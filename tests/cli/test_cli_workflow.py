@@ -10,7 +10,8 @@ import time
 
 import httpx
 import pytest
-from clikit import TUNEFORGE, run_cli, support_rows, write_jsonl
+from clikit import TUNEFORGE, run_cli, support_rows
+from testkit import write_jsonl
 
 
 @pytest.fixture(scope="module")

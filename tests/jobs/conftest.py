@@ -13,8 +13,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from jobkit import InProcess, Proc, _env, free_port
+from jobkit import InProcess, Proc, _env
 from pg import database_url, postgres_url  # noqa: F401  (fixtures)
+from testkit import free_port
 
 
 @pytest.fixture

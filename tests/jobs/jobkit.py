@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
-import socket
 import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from testkit import write_jsonl
 
 QUESTIONS = [
     "How do I reset my password?",
@@ -38,17 +38,6 @@ def chat_rows(n: int = 12) -> list[dict]:
         }
         for i in range(n)
     ]
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), "utf-8")
-    return path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

@@ -6,9 +6,10 @@ import re
 from collections import Counter
 
 import openai
-from jobkit import chat_rows, wait_for, write_jsonl
+from jobkit import chat_rows, wait_for
 from pg import _fresh_postgres_db
 from sqlalchemy import select
+from testkit import write_jsonl
 
 from tuneforge.store.db import Database
 from tuneforge.store.tables_jobs import Job

@@ -4,13 +4,13 @@ server (one per session: loading is the slow part) that serves them under fine-t
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from pathlib import Path
 
 import pytest
 from servekit import FT2_ID, FT_ID, FULL_ID
+from testkit import free_port
 
 
 def _write_meta(folder: Path, method: str) -> None:
@@ -63,12 +63,6 @@ def full_dir(tiny_model, tiny_model_dir, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def model_folders(adapter_dir, adapter2_dir, full_dir) -> dict[str, Path]:
     return {FT_ID: adapter_dir, FT2_ID: adapter2_dir, FULL_ID: full_dir}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Live:

@@ -14,8 +14,9 @@ sys.path.insert(0, str(Path(__file__).parent.parent))
 
 def main() -> None:
     from test_train import REFERENCE, reference_config
+    from testkit import write_jsonl
     from tiny_model import TINY_NAME, build_tiny_model
-    from trainkit import chat_rows, write_jsonl
+    from trainkit import chat_rows
 
     from tuneforge.models import base_model_folder
     from tuneforge.models.catalog import register_base, registered_bases

@@ -6,7 +6,8 @@ import csv
 import json
 import re
 
-from trainkit import base_config, run_cli, write_jsonl
+from testkit import write_jsonl
+from trainkit import base_config, run_cli
 
 
 def test_lora_run_follows_the_protocol_and_layout(tiny_model, chat_file, valid_file, tmp_path):

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-from trainkit import base_config, chat_rows, write_jsonl
+from testkit import write_jsonl
+from trainkit import base_config, chat_rows
 
 from tuneforge.training import TrainConfig, TrainingError, train
 

