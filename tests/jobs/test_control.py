@@ -42,18 +42,18 @@ def _held(inproc, job_id) -> bool:
 
 def test_pause_then_resume_continues_from_the_checkpoint(running_worker, tmp_path, job_settings):
     client = running_worker.client
-    file_id = upload(client, chat_rows(10), tmp_path)
+    file_id = upload(client, chat_rows(20), tmp_path)
     job = client.fine_tuning.jobs.create(
-        model="tiny-llama", training_file=file_id, hyperparameters={"n_epochs": 2, "batch_size": 1}
+        model="tiny-llama", training_file=file_id, hyperparameters={"n_epochs": 3, "batch_size": 1}
     )
     wait_for(
         lambda: (
-            client.fine_tuning.jobs.checkpoints.list(job.id).data and max(_steps(client, job.id) or [0]) > 10
+            client.fine_tuning.jobs.checkpoints.list(job.id).data and max(_steps(client, job.id) or [0]) > 20
         ),
         timeout=240,
         what="a checkpoint and one more step",
     )
-    paused = client.fine_tuning.jobs.pause(job.id)
+    paused = client.fine_tuning.jobs.pause(job.id)  # 60 steps: far from done
     assert paused.status == "paused"
     wait_for(lambda: not _held(running_worker, job.id), timeout=90, what="the trainer to stop")
     assert client.fine_tuning.jobs.retrieve(job.id).status == "paused"  # and nobody picks it up
@@ -73,8 +73,8 @@ def test_pause_then_resume_continues_from_the_checkpoint(running_worker, tmp_pat
     messages = [e.message for e in client.fine_tuning.jobs.list_events(job.id, limit=100)]
     # The trainer saves a checkpoint where it stopped, so the resumed run loses no finished step.
     (resumed,) = [m for m in messages if m.startswith("Job resumed")]
-    assert int(resumed.rsplit(" ", 1)[1]) > 10, resumed
-    assert sorted(_steps(client, job.id)) == list(range(1, 21))
+    assert int(resumed.rsplit(" ", 1)[1]) > 20, resumed
+    assert sorted(_steps(client, job.id)) == list(range(1, 61))
 
 
 def test_cancel_a_running_job_stops_its_trainer(running_worker, tmp_path, job_settings):

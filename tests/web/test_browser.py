@@ -104,7 +104,7 @@ def test_create_job_and_watch_the_curve_grow(page, shoot, tiny_model, data_dir, 
                              files={"file": ("support.jsonl", fh)}).json()["id"]
     page.goto(f"/#/jobs/new?training_file={file_id}")
     page.select_option("select[name=model]", tiny_model)
-    page.fill("input[name=n_epochs]", "1")
+    page.fill("input[name=n_epochs]", "4")  # enough steps that the page sees the curve grow while it runs
     page.fill("input[name=suffix]", "web-ui")
     shoot(page, "job-form")
     page.get_by_role("button", name="Create job").click()
