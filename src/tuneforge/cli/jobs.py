@@ -168,25 +168,24 @@ def _action(job_id: str, verb: str, base_url: str | None, api_key: str | None, a
         console.print(f"{job['id']}: {job.get('status')}")
 
 
-@app.command("cancel")
-def cancel(job_id: JobId, as_json: JsonOpt = False, base_url: BaseUrlOpt = None,
-           api_key: ApiKeyOpt = None) -> None:
-    """Cancel a queued or running job."""
-    _action(job_id, "cancel", base_url, api_key, as_json)
+def _action_command(verb: str, doc: str):
+    """`jobs cancel|pause|resume ID`: one POST to the job's action endpoint, then its new status."""
+
+    def command(job_id: JobId, as_json: JsonOpt = False, base_url: BaseUrlOpt = None,
+                api_key: ApiKeyOpt = None) -> None:
+        _action(job_id, verb, base_url, api_key, as_json)
+
+    command.__doc__ = doc
+    command.__name__ = verb
+    return command
 
 
-@app.command("pause")
-def pause(job_id: JobId, as_json: JsonOpt = False, base_url: BaseUrlOpt = None,
-          api_key: ApiKeyOpt = None) -> None:
-    """Pause a running job at its next checkpoint-safe step (resume continues from there)."""
-    _action(job_id, "pause", base_url, api_key, as_json)
-
-
-@app.command("resume")
-def resume(job_id: JobId, as_json: JsonOpt = False, base_url: BaseUrlOpt = None,
-           api_key: ApiKeyOpt = None) -> None:
-    """Resume a paused job."""
-    _action(job_id, "resume", base_url, api_key, as_json)
+for _verb, _doc in (
+    ("cancel", "Cancel a queued or running job."),
+    ("pause", "Pause a running job at its next checkpoint-safe step (resume continues from there)."),
+    ("resume", "Resume a paused job."),
+):
+    app.command(_verb)(_action_command(_verb, _doc))
 
 
 @app.command("checkpoints")
