@@ -61,3 +61,40 @@ def _left_pad(t: torch.Tensor, length: int, dim: int = 2) -> torch.Tensor:
         return t
     pad = [0, 0] * (t.dim() - 1 - dim) + [missing, 0]
     return F.pad(t, pad, value=0)
+
+
+class TorchBatch:
+    """The PyTorch backend's running batch of one model: rows' KV caches joined in one `KVBatch`.
+
+    The interface every backend's batch offers the engine (`rows.Running`): `prefill` a prompt for `n`
+    new rows, `step` one token for every row, `keep` some rows. Logits come back as float32 CPU tensors.
+    """
+
+    def __init__(self, loaded) -> None:
+        self.loaded = loaded
+        self.kv = KVBatch()
+
+    def prefill(self, prompt_ids: list[int], adapter: str, n_rows: int, all_logits: bool) -> torch.Tensor:
+        """Run the prompt once and add `n_rows` rows that continue it. Logits [1 or L, V]."""
+        from transformers import DynamicCache
+
+        dev = self.loaded.device
+        ids = torch.tensor([prompt_ids], device=dev)
+        cache = DynamicCache()
+        logits = self.loaded.forward(ids, None, None, cache, [adapter], logits_to_keep=0 if all_logits else 1)
+        if n_rows:
+            if n_rows > 1:
+                cache.batch_repeat_interleave(n_rows)
+            self.kv.add(cache, torch.ones(n_rows, ids.shape[1], dtype=torch.long, device=dev))
+        return logits[0].float().cpu()
+
+    def step(self, tokens: list[int], positions: list[int], adapters: list[str]) -> torch.Tensor:
+        """One token for every row (in row order). Logits [B, V]."""
+        dev = self.loaded.device
+        input_ids = torch.tensor([[t] for t in tokens], device=dev)
+        pos = torch.tensor([[p] for p in positions], device=dev)
+        logits = self.loaded.forward(input_ids, self.kv.step_mask(), pos, self.kv.cache, adapters)
+        return logits[:, -1, :].float().cpu().clone()  # a normal tensor: the sampler edits it in place
+
+    def keep(self, rows: list[int]) -> None:
+        self.kv.keep(rows)

@@ -49,9 +49,12 @@ class LoadedModel:
         self.stop_ids = stop_token_ids(tokenizer, model)
         self.device = next(model.parameters()).device
 
-    @property
-    def is_peft(self) -> bool:
-        return bool(self.adapters) or hasattr(self.model, "peft_config")
+    backend = "pytorch"
+
+    def new_batch(self):
+        from tuneforge.serving.kvbatch import TorchBatch
+
+        return TorchBatch(self)
 
     def ensure_adapter(self, folder: Path, in_use: set[str]) -> str:
         """Load the adapter in `folder` if needed (evicting the least recently used idle one)."""

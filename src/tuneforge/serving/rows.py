@@ -6,11 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import torch
-from transformers import DynamicCache
-
 from tuneforge.serving.detok import SequenceText
-from tuneforge.serving.kvbatch import KVBatch
 from tuneforge.serving.loader import BASE_ADAPTER, LoadedModel
 from tuneforge.serving.params import Finished, GenerationRequest, PromptLogprobs, TokenInfo
 from tuneforge.serving.sampler import RowSampler, prompt_token_infos, sample_batch
@@ -48,7 +44,7 @@ class Running:
     def __init__(self, loaded: LoadedModel):
         self.loaded = loaded
         self.rows: list[Sequence] = []
-        self.kv = KVBatch()
+        self.batch = loaded.new_batch()  # the backend's KV state of these rows, in row order
         self.peak_rows = 0  # the most rows decoded together (observability and tests)
 
     def adapters_in_use(self) -> set[str]:
@@ -58,14 +54,9 @@ class Running:
         self._drop(lambda r: r.state.handle.cancelled)
         if not self.rows:
             return
-        dev = self.loaded.device
-        input_ids = torch.tensor([[r.last] for r in self.rows], device=dev)
-        positions = torch.tensor([[r.pos] for r in self.rows], device=dev)
-        mask = self.kv.step_mask()
         self.peak_rows = max(self.peak_rows, len(self.rows))
-        adapters = [r.adapter or BASE_ADAPTER for r in self.rows]
-        logits = self.loaded.forward(input_ids, mask, positions, self.kv.cache, adapters)
-        logits = logits[:, -1, :].float().cpu().clone()  # a normal tensor: the sampler edits it in place
+        logits = self.batch.step([r.last for r in self.rows], [r.pos for r in self.rows],
+                                 [r.adapter or BASE_ADAPTER for r in self.rows])
         infos = sample_batch([r.sampler for r in self.rows], logits)
         for row, info in zip(self.rows, infos, strict=True):
             row.pos += 1
@@ -108,33 +99,27 @@ class Running:
         keep = [i for i, r in enumerate(self.rows) if not gone(r)]
         if len(keep) != len(self.rows):
             self.rows = [self.rows[i] for i in keep]
-            self.kv.keep(keep)
+            self.batch.keep(keep)
 
 
 def prefill(running: Running, request: GenerationRequest, handle, adapter: str | None,
             on_done: Callable[[], None]) -> None:
-    """Run the prompt once, copy its KV cache to the request's `n` rows, sample each row's first token."""
+    """Run the prompt once for the request's `n` rows and sample each row's first token."""
     loaded = running.loaded
-    ids = torch.tensor([request.prompt_ids], device=loaded.device)
-    cache = DynamicCache()
-    keep = 0 if request.prompt_logprobs else 1
-    logits = loaded.forward(ids, None, None, cache, [adapter or BASE_ADAPTER], logits_to_keep=keep)
-    if request.prompt_logprobs:
-        k = request.params.logprobs or 0
-        handle.post(PromptLogprobs(prompt_token_infos(loaded.tokenizer, request.prompt_ids,
-                                                      logits[0].float().cpu(), k)))
-    last = logits[0, -1].float().cpu()
     state = _RequestState(handle, request.n, on_done)
     rows = [Sequence(state, request, i, loaded, adapter) for i in range(request.n)]
-    if rows[0].max_new <= 0:  # e.g. echo with max_tokens=0: score the prompt, generate nothing
+    generate = rows[0].max_new > 0  # not e.g. echo with max_tokens=0: score the prompt, generate nothing
+    logits = running.batch.prefill(request.prompt_ids, adapter or BASE_ADAPTER,
+                                   request.n if generate else 0, all_logits=request.prompt_logprobs)
+    if request.prompt_logprobs:
+        k = request.params.logprobs or 0
+        handle.post(PromptLogprobs(prompt_token_infos(loaded.tokenizer, request.prompt_ids, logits, k)))
+    if not generate:
         for row in rows:
             running.finish(row, "length")
         return
-    if request.n > 1:
-        cache.batch_repeat_interleave(request.n)
-    running.kv.add(cache, torch.ones(request.n, ids.shape[1], dtype=torch.long, device=loaded.device))
     running.rows.extend(rows)
-    infos = sample_batch([r.sampler for r in rows], last.unsqueeze(0).repeat(request.n, 1))
+    infos = sample_batch([r.sampler for r in rows], logits[-1].unsqueeze(0).repeat(request.n, 1))
     for row, info in zip(rows, infos, strict=True):
         running.accept(row, info)
     running._drop(lambda r: r.done)
