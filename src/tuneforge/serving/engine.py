@@ -141,8 +141,8 @@ class InferenceEngine:
         try:
             self._models[key] = load_weights(key, target.base, target.path if target.kind == "full" else None,
                                              self.settings, device=self.device, dtype=self.dtype,
-                                             max_adapters=self.max_adapters)
-        except (UnknownModelError, OSError) as exc:
+                                             max_adapters=self.max_adapters, max_rows=self.max_batch_rows)
+        except (UnknownModelError, OSError, ValueError) as exc:
             raise ModelNotFound(target.id, f"The model `{target.id}` could not be loaded: {exc}") from exc
         except ProvisionError as exc:
             raise ServingError(f"The model `{target.id}` is not provisioned: {exc}", status=503) from exc

@@ -37,24 +37,12 @@ def adapter_name(path: Path) -> str:
     return "a" + hashlib.sha1(str(path).encode()).hexdigest()[:12]
 
 
-class LoadedModel:
-    def __init__(self, key: str, model, tokenizer, max_adapters: int):
-        self.key = key
-        self.model = model
-        self.tokenizer = tokenizer
-        self.max_adapters = max_adapters
-        self.adapters: OrderedDict[str, Path] = OrderedDict()  # name -> folder, least recent first
-        cfg = model.config
-        self.context_length = int(getattr(cfg, "max_position_embeddings", None) or tokenizer.model_max_length)
-        self.stop_ids = stop_token_ids(tokenizer, model)
-        self.device = next(model.parameters()).device
+class AdapterLRU:
+    """The bounded LRU of LoRA adapters loaded onto one base; backends implement `_load_adapter` and
+    `drop_adapter`."""
 
-    backend = "pytorch"
-
-    def new_batch(self):
-        from tuneforge.serving.kvbatch import TorchBatch
-
-        return TorchBatch(self)
+    max_adapters: int
+    adapters: OrderedDict[str, Path]  # name -> folder, least recent first
 
     def ensure_adapter(self, folder: Path, in_use: set[str]) -> str:
         """Load the adapter in `folder` if needed (evicting the least recently used idle one)."""
@@ -67,6 +55,40 @@ class LoadedModel:
             if victim is None:
                 break  # every loaded adapter is serving a row: go over the bound rather than stall
             self.drop_adapter(victim)
+        self._load_adapter(folder, name)
+        self.adapters[name] = folder
+        log.info("loaded adapter %s from %s into %s (%s)", name, folder, self.key, self.backend)
+        return name
+
+    def _load_adapter(self, folder: Path, name: str) -> None:
+        raise NotImplementedError
+
+    def drop_adapter(self, name: str) -> None:
+        raise NotImplementedError
+
+
+class LoadedModel(AdapterLRU):
+    """A transformers model (a base or a full fine-tune) with PEFT adapters applied per row."""
+
+    backend = "pytorch"
+
+    def __init__(self, key: str, model, tokenizer, max_adapters: int):
+        self.key = key
+        self.model = model
+        self.tokenizer = tokenizer
+        self.max_adapters = max_adapters
+        self.adapters: OrderedDict[str, Path] = OrderedDict()  # name -> folder, least recent first
+        cfg = model.config
+        self.context_length = int(getattr(cfg, "max_position_embeddings", None) or tokenizer.model_max_length)
+        self.stop_ids = stop_token_ids(tokenizer, model)
+        self.device = next(model.parameters()).device
+
+    def new_batch(self):
+        from tuneforge.serving.kvbatch import TorchBatch
+
+        return TorchBatch(self)
+
+    def _load_adapter(self, folder: Path, name: str) -> None:
         from peft import PeftModel
 
         if not hasattr(self.model, "peft_config"):
@@ -80,9 +102,6 @@ class LoadedModel:
         for pname, param in self.model.named_parameters():
             if name in pname and param.dtype != dtype:  # keep LoRA in the base dtype: no casts per step
                 param.data = param.data.to(dtype)
-        self.adapters[name] = folder
-        log.info("loaded adapter %s from %s into %s", name, folder, self.key)
-        return name
 
     def drop_adapter(self, name: str) -> None:
         if name not in self.adapters:
@@ -121,16 +140,62 @@ class LoadedModel:
         return out.logits
 
 
+def backend_name(device: str | None = None, dtype: torch.dtype | None = None) -> str:
+    """`TUNEFORGE_INFERENCE_BACKEND`: auto (llama.cpp for GGUF Llama bases on CPU), llama.cpp, pytorch."""
+    name = os.environ.get("TUNEFORGE_INFERENCE_BACKEND", "auto").strip().lower()
+    if name not in ("auto", "llama.cpp", "llamacpp", "pytorch"):
+        raise ValueError(f"TUNEFORGE_INFERENCE_BACKEND={name!r}: use auto, llama.cpp or pytorch.")
+    if name == "auto":
+        on_cpu = (device or default_device_dtype()[0]) == "cpu" and dtype in (None, torch.float32)
+        from tuneforge.serving import llamacpp
+
+        return "llama.cpp" if on_cpu and llamacpp.available() else "pytorch"
+    return "llama.cpp" if name.startswith("llama") else "pytorch"
+
+
+def _llamacpp_gguf(base: str, folder: Path, settings: Settings, forced: bool) -> Path | None:
+    """The GGUF that llama.cpp can serve for `base`, or None (then PyTorch serves it)."""
+    import json
+
+    from tuneforge.models.catalog import resolve_base
+    from tuneforge.models.provision import source_path
+
+    spec = resolve_base(base, settings)
+    config = json.loads((folder / "config.json").read_text("utf-8"))
+    reason = None
+    if spec.kind not in ("wheel_gguf", "gguf"):
+        reason = "it is not a GGUF model"
+    elif config.get("model_type") != "llama":  # our LoRA conversion knows Llama's tensor layout
+        reason = f"its architecture is {config.get('model_type')!r}, not llama"
+    if reason is None:
+        return source_path(spec)
+    if forced:
+        raise ValueError(f"TUNEFORGE_INFERENCE_BACKEND=llama.cpp cannot serve {base}: {reason}.")
+    return None
+
+
 def load_weights(key: str, base: str, full_path: Path | None, settings: Settings, *,
                  device: str | None = None, dtype: torch.dtype | None = None,
-                 max_adapters: int = 8) -> LoadedModel:
-    """Load a base (by name) or a full fine-tune (by folder) and its tokenizer, off the engine thread."""
+                 max_adapters: int = 8, max_rows: int = 16):
+    """Load a base (by name) or a full fine-tune (by folder) and its tokenizer, off the engine thread:
+    a `LlamaCppModel` for GGUF Llama bases on CPU (when llama.cpp is installed), else a `LoadedModel`."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    base_folder = base_model_folder(base, settings)
+    if full_path is None and backend_name(device, dtype) == "llama.cpp":
+        forced = os.environ.get("TUNEFORGE_INFERENCE_BACKEND", "auto").strip().lower() != "auto"
+        gguf = _llamacpp_gguf(base, base_folder, settings, forced)
+        if gguf is not None:
+            from tuneforge.serving.llamacpp import LlamaCppModel, serving_gguf
+
+            gguf = serving_gguf(gguf, base_folder)
+            cells = int(os.environ.get("TUNEFORGE_LLAMACPP_CELLS", "16384"))
+            return LlamaCppModel(key, gguf, base_folder, settings.cache_dir / "lora-gguf", max_adapters,
+                                 max_rows, cells)
     dev, dt = default_device_dtype()
     device, dtype = device or dev, dtype or dt
-    folder = full_path if full_path is not None else base_model_folder(base, settings)
-    tok_folder = folder if (folder / "tokenizer_config.json").is_file() else base_model_folder(base, settings)
+    folder = full_path if full_path is not None else base_folder
+    tok_folder = folder if (folder / "tokenizer_config.json").is_file() else base_folder
     tokenizer = AutoTokenizer.from_pretrained(tok_folder)
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype).to(device).eval()
     log.info("loaded %s from %s (%s, %s)", key, folder, device, dtype)
