@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
-import json
 import os
 import socket
 import sys
@@ -37,22 +36,13 @@ def _say(message: str) -> None:
 
 
 def _adapter(base_folder: Path, out: Path) -> Path:
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
+    """The LoRA shape training makes by default (rank 16 on all projections), random weights so it really
+    computes; lora_B kept small so the answers stay fluent."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from testkit import random_lora  # the same random adapter the serving tests use
 
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_pretrained(base_folder, dtype=torch.float32)
-    cfg = LoraConfig(r=16, lora_alpha=16, init_lora_weights=False, target_modules=[
-        "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
-    peft_model = get_peft_model(model, cfg)
-    for name, p in peft_model.named_parameters():
-        if "lora_B" in name:
-            p.data.mul_(0.01)  # small: the answers stay fluent, the compute is the same
-    peft_model.save_pretrained(out)
-    (out / "tuneforge_model.json").write_text(json.dumps({"base_model": "smollm2-135m-instruct",
-                                                          "method": "lora"}))
-    return out
+    return random_lora(base_folder, out, base_model="smollm2-135m-instruct", seed=0, rank=16, alpha=16,
+                       b_scale=0.01)
 
 
 def _serve(resolvers) -> tuple[str, object]:

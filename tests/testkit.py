@@ -18,3 +18,26 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
     """Write rows as JSONL, non-ASCII text kept as is (as users' files are)."""
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
     return path
+
+
+ALL_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+def random_lora(base_folder: Path, out: Path, *, base_model: str, seed: int, rank: int, alpha: int,
+                b_scale: float = 1.0, targets: list[str] = ALL_PROJECTIONS) -> Path:
+    """Save a PEFT LoRA adapter with random A and B (so it really changes the output; `b_scale` sets how
+    much) on the model in `base_folder`, with tuneforge's metadata naming `base_model`."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_pretrained(base_folder, dtype=torch.float32)
+    config = LoraConfig(r=rank, lora_alpha=alpha, init_lora_weights=False, target_modules=list(targets))
+    peft_model = get_peft_model(model, config)
+    for name, p in peft_model.named_parameters():
+        if "lora_B" in name:
+            p.data.mul_(b_scale)
+    peft_model.save_pretrained(out)
+    (out / "tuneforge_model.json").write_text(json.dumps({"base_model": base_model, "method": "lora"}))
+    return out

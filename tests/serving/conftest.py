@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from servekit import FT2_ID, FT_ID, FULL_ID
-from testkit import free_port
+from testkit import free_port, random_lora
 
 
 def _write_meta(folder: Path, method: str) -> None:
@@ -18,19 +18,8 @@ def _write_meta(folder: Path, method: str) -> None:
 
 
 def _make_adapter(tiny_model_dir: Path, folder: Path, seed: int) -> Path:
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
-    # init_lora_weights=False: random A and B, so the adapter visibly changes the output.
-    config = LoraConfig(r=4, lora_alpha=32, target_modules=["q_proj", "v_proj", "o_proj"],
-                        init_lora_weights=False)
-    peft_model = get_peft_model(model, config)
-    peft_model.save_pretrained(folder)
-    _write_meta(folder, "lora")
-    return folder
+    return random_lora(tiny_model_dir, folder, base_model="tiny-llama", seed=seed, rank=4, alpha=32,
+                       targets=["q_proj", "v_proj", "o_proj"])
 
 
 @pytest.fixture(scope="session")

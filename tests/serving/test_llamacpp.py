@@ -5,10 +5,10 @@ does, batching with mixed adapters and `n` rows changes nothing, and the adapter
 from __future__ import annotations
 
 import asyncio
-import json
 
 import pytest
 import torch
+from testkit import random_lora
 
 from tuneforge.serving.engine import InferenceEngine
 from tuneforge.serving.llamacpp import LlamaCppModel
@@ -24,27 +24,10 @@ TEXT = ("The lighthouse keeper climbed the stairs every evening to light the lam
         "wrote the weather in a small notebook that he kept by the window.")
 
 
-def _adapter(base_folder, folder, seed: int):
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_pretrained(base_folder, dtype=torch.float32)
-    config = LoraConfig(r=8, lora_alpha=16, init_lora_weights=False, target_modules=[
-        "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
-    peft_model = get_peft_model(model, config)
-    for name, p in peft_model.named_parameters():
-        if "lora_B" in name:
-            p.data.mul_(SCALE)
-    peft_model.save_pretrained(folder)
-    (folder / "tuneforge_model.json").write_text(json.dumps({"base_model": BASE, "method": "lora"}))
-    return folder
-
-
 @pytest.fixture(scope="module")
 def adapters(base_folder, tmp_path_factory):
-    return {FT_A: _adapter(base_folder, tmp_path_factory.mktemp("lcpp-a"), 1),
-            FT_B: _adapter(base_folder, tmp_path_factory.mktemp("lcpp-b"), 2)}
+    return {ft: random_lora(base_folder, tmp_path_factory.mktemp("lcpp"), base_model=BASE, seed=seed, rank=8,
+                            alpha=16, b_scale=SCALE) for ft, seed in ((FT_A, 1), (FT_B, 2))}
 
 
 @pytest.fixture
