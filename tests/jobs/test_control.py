@@ -77,6 +77,29 @@ def test_pause_then_resume_continues_from_the_checkpoint(running_worker, tmp_pat
     assert sorted(_steps(client, job.id)) == list(range(1, 61))
 
 
+def test_a_pause_the_watcher_never_saw_still_lets_go_of_the_job(running_worker, tmp_path, monkeypatch):
+    """The trainer can finish between two heartbeats, after the user paused: the job must end up paused
+    and free (not held by a worker forever), and resuming it finishes it."""
+    from tuneforge.jobs import runner
+
+    monkeypatch.setattr(runner, "HEARTBEAT_SECONDS", 3600.0)  # the watcher beats once, at the start
+    client = running_worker.client
+    file_id = upload(client, chat_rows(12), tmp_path)
+    job = client.fine_tuning.jobs.create(model="tiny-llama", training_file=file_id)
+    wait_for(lambda: _steps(client, job.id), timeout=240, what="training to start")
+    assert client.fine_tuning.jobs.pause(job.id).status == "paused"
+    wait_for(lambda: not _held(running_worker, job.id), timeout=120, what="the worker to let go")
+    assert client.fine_tuning.jobs.retrieve(job.id).status == "paused"
+    assert client.fine_tuning.jobs.resume(job.id).status == "queued"
+    done = wait_for(
+        lambda: (j := client.fine_tuning.jobs.retrieve(job.id)).status in ("succeeded", "failed") and j,
+        timeout=300,
+        what="the resumed job to finish",
+    )
+    assert done.status == "succeeded", done.error
+    assert done.fine_tuned_model and client.models.retrieve(done.fine_tuned_model).id == done.fine_tuned_model
+
+
 def test_cancel_a_running_job_stops_its_trainer(running_worker, tmp_path, job_settings):
     client = running_worker.client
     file_id = upload(client, chat_rows(12), tmp_path)

@@ -152,24 +152,36 @@ class JobRun:
         assert self.proc is not None
         termed_at: float | None = None
         while self.proc.poll() is None:
-            status = heartbeat(self.db, self.job_id, self.worker)
             if termed_at is None:
-                if status is None:
-                    self.stop_reason = "lost"
+                try:
+                    self.stop_reason = self._stop_reason()
+                except Exception:  # a busy or lost database must not end the watch: try again next beat
+                    log.exception("job %s: heartbeat failed", self.job_id)
+                if self.stop_reason == "lost":
                     self.proc.kill()  # someone else owns the job now: stop at once
-                elif status != "running":
-                    self.stop_reason = status
-                elif self.shutting_down.is_set():
-                    self.stop_reason = "shutdown"
                 if self.stop_reason is not None and self.proc.poll() is None:
                     termed_at = time.monotonic()
                     self.proc.send_signal(signal.SIGTERM)  # the trainer stops between steps
             elif time.monotonic() - termed_at > TERM_GRACE_SECONDS:
                 self.proc.kill()
-            time.sleep(HEARTBEAT_SECONDS if termed_at is None else 0.2)
+            # Waiting on the shutdown event (not sleeping) stops the trainer the moment the worker stops.
+            self.shutting_down.wait(HEARTBEAT_SECONDS if termed_at is None else 0.2)
+
+    def _stop_reason(self) -> str | None:
+        """Why the trainer should stop now: the status the user asked for, "lost", "shutdown", or None."""
+        status = heartbeat(self.db, self.job_id, self.worker)
+        if status is None:
+            return "lost"
+        if status != "running":
+            return status
+        return "shutdown" if self.shutting_down.is_set() else None
 
     def _finish(self, recorder: ProgressRecorder, code: int, folder: Path) -> None:
         outcome = recorder.outcome
+        if self.stop_reason is None and not outcome.completed:
+            # The trainer ended between two heartbeats: a pause or cancel may have landed meanwhile (its
+            # `completed` line was then ignored), so the job's status now decides, never a stale guess.
+            self.stop_reason = self._stop_reason()
         if outcome.completed or self.stop_reason == "lost":
             release(self.db, self.job_id, self.worker)
             return
@@ -192,7 +204,11 @@ class JobRun:
     def _update(self, *, event: tuple[str | None, str], failure: str | None = None, **values) -> None:
         with self.db.session() as session:
             job = session.get(Job, self.job_id)
-            if job is None or job.worker_id != self.worker.id or job.status != "running":
+            if job is None or job.worker_id != self.worker.id:
+                return
+            if job.status != "running":  # paused or cancelled this very moment: theirs to decide, but let go
+                job.resume = job.resume or job.status in ("paused", "queued")
+                job.worker_id = job.worker_pid = job.heartbeat_at = None
                 return
             for key, value in values.items():
                 setattr(job, key, value)
