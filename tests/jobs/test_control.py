@@ -40,6 +40,17 @@ def _held(inproc, job_id) -> bool:
         return session.get(Job, job_id).worker_id is not None
 
 
+def _resume_and_finish(client, job_id):
+    assert client.fine_tuning.jobs.resume(job_id).status == "queued"
+    done = wait_for(
+        lambda: (j := client.fine_tuning.jobs.retrieve(job_id)).status in ("succeeded", "failed") and j,
+        timeout=300,
+        what="the resumed job to finish",
+    )
+    assert done.status == "succeeded", done.error
+    return done
+
+
 def test_pause_then_resume_continues_from_the_checkpoint(running_worker, tmp_path, job_settings):
     client = running_worker.client
     file_id = upload(client, chat_rows(20), tmp_path)
@@ -63,13 +74,7 @@ def test_pause_then_resume_continues_from_the_checkpoint(running_worker, tmp_pat
     with pytest.raises(openai.BadRequestError):
         client.fine_tuning.jobs.pause(job.id)
 
-    assert client.fine_tuning.jobs.resume(job.id).status == "queued"
-    done = wait_for(
-        lambda: (j := client.fine_tuning.jobs.retrieve(job.id)).status in ("succeeded", "failed") and j,
-        timeout=300,
-        what="the resumed job to finish",
-    )
-    assert done.status == "succeeded", done.error
+    done = _resume_and_finish(client, job.id)
     messages = [e.message for e in client.fine_tuning.jobs.list_events(job.id, limit=100)]
     # The trainer saves a checkpoint where it stopped, so the resumed run loses no finished step.
     (resumed,) = [m for m in messages if m.startswith("Job resumed")]
@@ -90,13 +95,7 @@ def test_a_pause_the_watcher_never_saw_still_lets_go_of_the_job(running_worker, 
     assert client.fine_tuning.jobs.pause(job.id).status == "paused"
     wait_for(lambda: not _held(running_worker, job.id), timeout=120, what="the worker to let go")
     assert client.fine_tuning.jobs.retrieve(job.id).status == "paused"
-    assert client.fine_tuning.jobs.resume(job.id).status == "queued"
-    done = wait_for(
-        lambda: (j := client.fine_tuning.jobs.retrieve(job.id)).status in ("succeeded", "failed") and j,
-        timeout=300,
-        what="the resumed job to finish",
-    )
-    assert done.status == "succeeded", done.error
+    done = _resume_and_finish(client, job.id)
     assert done.fine_tuned_model and client.models.retrieve(done.fine_tuned_model).id == done.fine_tuned_model
 
 
