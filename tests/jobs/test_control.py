@@ -74,7 +74,7 @@ def test_pause_then_resume_continues_from_the_checkpoint(running_worker, tmp_pat
     with pytest.raises(openai.BadRequestError):
         client.fine_tuning.jobs.pause(job.id)
 
-    done = _resume_and_finish(client, job.id)
+    _resume_and_finish(client, job.id)
     messages = [e.message for e in client.fine_tuning.jobs.list_events(job.id, limit=100)]
     # The trainer saves a checkpoint where it stopped, so the resumed run loses no finished step.
     (resumed,) = [m for m in messages if m.startswith("Job resumed")]

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
@@ -56,6 +57,10 @@ def test_resume_after_kill_matches_uninterrupted(tiny_model, chat_file, tmp_path
     assert rc == 0, err
     assert events[0]["resumed_from_step"] >= 3
     assert events[-1]["type"] == "completed"
+    # The checkpoints on disk are announced again: the killed run may never have reported the last one.
+    restored = [e for e in events if e.get("restored")]
+    assert restored and restored[-1]["step"] == events[0]["resumed_from_step"]
+    assert all(Path(e["path"]).is_dir() and "train_loss" in e["metrics"] for e in restored)
     _assert_same_model(ref_dir / "out", run_dir / "out")
     ref_loss = [e["train_loss"] for e in ref_events if e["type"] == "step"]
     resumed = [e for e in events if e["type"] == "step"]

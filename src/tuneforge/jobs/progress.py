@@ -118,6 +118,9 @@ class ProgressRecorder:
 
     def _on_checkpoint(self, session: Session, job: Job, line: dict[str, Any]) -> None:
         step = int(line["step"])
+        known = select(Checkpoint.id).where(Checkpoint.job_id == job.id, Checkpoint.step_number == step)
+        if line.get("restored") and session.scalars(known).first() is not None:
+            return  # a resumed trainer lists the checkpoints on disk: only those never reported are news
         model_id = checkpoint_model_id(final_model_id(job), step)
         metrics = {"step": step, **{k: v for k, v in (line.get("metrics") or {}).items() if v is not None}}
         session.execute(delete(Checkpoint).where(Checkpoint.job_id == job.id, Checkpoint.step_number == step))

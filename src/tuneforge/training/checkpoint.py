@@ -6,6 +6,7 @@ error mid-write leaves the previous checkpoints intact. Only the newest `keep` a
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from tuneforge.training.model import save_model
+from tuneforge.training.model import MODEL_META, save_model
 
 STATE_FILE = "training_state.pt"
 _STEP_DIR = re.compile(r"^step-(\d+)$")
@@ -85,6 +86,12 @@ def load_model_weights(model, folder: Path, method: str) -> None:
     missing, unexpected = model.load_state_dict(state, strict=False)
     if unexpected:
         raise RuntimeError(f"{folder}: checkpoint does not match the model ({unexpected[:3]} ...).")
+
+
+def saved_step_and_metrics(folder: Path) -> tuple[int, dict]:
+    """What a checkpoint was saved with, read from its small metadata file (no tensors loaded)."""
+    meta = json.loads((folder / MODEL_META).read_text("utf-8"))
+    return int(meta["step"]), dict(meta.get("metrics") or {})
 
 
 def load_training_state(folder: Path) -> dict:

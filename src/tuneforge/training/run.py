@@ -146,6 +146,9 @@ def train(config: TrainConfig, callbacks: Callback | list[Callback] | None = Non
           "resumed_from_step": resumed_from, "learning_rate": hp.learning_rate, "n_examples": n,
           "n_truncated": train_set.n_truncated, "n_skipped": train_set.n_skipped, "bf16": bf16,
           "device": device, "method": config.method})
+    for folder in existing:  # a run killed before it reported these must not lose them from the job
+        step, metrics = ckpt.saved_step_and_metrics(folder)
+        emit({"type": "checkpoint", "step": step, "path": str(folder), "metrics": metrics, "restored": True})
 
     def save(metrics: dict) -> Path:
         return ckpt.save_checkpoint(out, pos["step"], model, optimizer, scheduler, dict(pos), config,
