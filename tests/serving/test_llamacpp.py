@@ -125,6 +125,49 @@ def test_adapter_lru_is_bounded_and_unload_frees(engine, adapters):
     assert asyncio.run(_generate(engine, BASE, "hi", max_tokens=2))  # the base still serves
 
 
+def test_a_full_kv_pool_sets_rows_aside_and_they_finish_unchanged(settings, monkeypatch):
+    """Three long generations need more KV cells than a small pool has: rows are set aside and
+    recomputed later instead of failing, and each continues exactly as greedy decoding would."""
+    monkeypatch.setenv("TUNEFORGE_INFERENCE_BACKEND", "llama.cpp")
+    monkeypatch.setenv("TUNEFORGE_LLAMACPP_CELLS", "512")
+    eng = InferenceEngine(settings)
+    prompts = ["Tell me about lighthouses.", "Describe a storm at sea.", "Write about a harbour town."]
+
+    async def one(prompt):
+        prepared = await eng.prepare(BASE)
+        tokenizer = prepared.loaded.tokenizer
+        ids = tokenizer.encode(tokenizer.apply_chat_template([{"role": "user", "content": prompt}],
+                                                             add_generation_prompt=True, tokenize=False))
+        handle = eng.submit(prepared, GenerationRequest(BASE, ids, SamplingParams(
+            max_tokens=180, temperature=0, ignore_eos=True)))
+        tokens, finished = [], None
+        async for event in handle.events():
+            if isinstance(event, Delta):
+                tokens += [t.token_id for t in event.tokens]
+            elif isinstance(event, Finished):
+                finished = event
+        return ids, tokens, finished.finish_reason
+
+    async def together():
+        return await asyncio.gather(*(one(p) for p in prompts))
+
+    try:
+        results = asyncio.run(together())  # 3 x (~40 + 180) cells > 512
+        loaded = eng._models[f"base:{BASE}"]
+        assert loaded.context_length == 512  # the pool caps the context
+        assert eng.stats()["rows_set_aside"][f"base:{BASE}"] > 0
+        for ids, tokens, reason in results:
+            assert reason == "length" and len(tokens) == 180
+            # Scored afresh in one pass, every generated token is the greedy choice (up to the round-off
+            # that batching brings): a set-aside row resumed where it was, with the right cache.
+            logits = loaded.new_batch().prefill(ids + tokens[:-1], BASE_ADAPTER, 0, all_logits=True)
+            logits = logits[len(ids) - 1:]
+            chosen = logits.gather(1, torch.tensor(tokens).unsqueeze(1)).squeeze(1)
+            assert float((logits.max(dim=1).values - chosen).max()) < 1.0
+    finally:
+        eng.close()
+
+
 def test_openai_sdk_streams_stops_and_scores_on_the_llamacpp_backend(live):
     from openai import OpenAI
 

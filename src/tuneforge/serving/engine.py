@@ -180,7 +180,8 @@ class InferenceEngine:
     def stats(self) -> dict:
         return {"open_requests": self._open, "waiting": len(self._waiting),
                 "running_rows": {k: len(r.rows) for k, r in list(self._running.items())},
-                "peak_batch_rows": {k: r.peak_rows for k, r in list(self._running.items())}}
+                "peak_batch_rows": {k: r.peak_rows for k, r in list(self._running.items())},
+                "rows_set_aside": {k: r.set_aside_count for k, r in list(self._running.items())}}
 
     def close(self) -> None:
         self._stop = True
@@ -218,8 +219,14 @@ class InferenceEngine:
                 self._wake.clear()
 
     def _admit(self) -> bool:
-        """Prefill waiting requests into their model's running batch while it has room."""
+        """Prefill waiting requests into their model's running batch while it has room (rows and KV
+        cells). Rows set aside for room come back first; a model's requests join in arrival order."""
         admitted = False
+        blocked: set[str] = set()  # models whose next request or set-aside row must wait for room
+        for key, running in list(self._running.items()):
+            admitted |= self._resume_set_aside(running)
+            if running.set_aside:
+                blocked.add(key)
         for _ in range(len(self._waiting)):
             prepared, request, handle = self._waiting.popleft()
             if handle.cancelled:
@@ -229,7 +236,9 @@ class InferenceEngine:
                 handle.post(ModelNotFound(request.model))
                 continue
             running = self._running.setdefault(loaded.key, Running(loaded))
-            if running.rows and len(running.rows) + request.n > self.max_batch_rows:
+            too_many = running.rows and len(running.rows) + request.n > self.max_batch_rows
+            if loaded.key in blocked or too_many or not running.fits(len(request.prompt_ids), request.n):
+                blocked.add(loaded.key)
                 self._waiting.append((prepared, request, handle))
                 continue
             started = time.monotonic()
@@ -238,11 +247,33 @@ class InferenceEngine:
                 if prepared.target.kind == "lora":
                     adapter = loaded.ensure_adapter(prepared.target.path, running.adapters_in_use())
                 prefill(running, request, handle, adapter, on_done=lambda s=started: self._done(s))
+            except ServingError as exc:
+                handle.post(exc)
             except Exception as exc:
                 log.exception("prefill failed for %s", request.model)
                 handle.post(ServingError(f"Generation failed: {exc}", status=500))
             admitted = True
         return admitted
+
+    def _resume_set_aside(self, running: Running) -> bool:
+        resumed = False
+        while running.set_aside:
+            row = running.set_aside[0]
+            if row.state.handle.cancelled:
+                running.set_aside.pop(0)
+                continue
+            if len(running.rows) >= self.max_batch_rows or not running.fits(row.pos, 1):
+                break
+            try:
+                running.resume(row)
+            except Exception as exc:  # this row's request fails; the others keep generating
+                log.exception("resuming a set-aside row failed for %s", running.loaded.key)
+                running.set_aside.remove(row)
+                row.done = True
+                row.state.handle.post(exc if isinstance(exc, ServingError)
+                                      else ServingError(f"Generation failed: {exc}", status=500))
+            resumed = True
+        return resumed
 
     def _done(self, started: float) -> None:
         self._avg_request_s = 0.8 * self._avg_request_s + 0.2 * (time.monotonic() - started)

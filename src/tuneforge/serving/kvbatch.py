@@ -67,7 +67,8 @@ class TorchBatch:
     """The PyTorch backend's running batch of one model: rows' KV caches joined in one `KVBatch`.
 
     The interface every backend's batch offers the engine (`rows.Running`): `prefill` a prompt for `n`
-    new rows, `step` one token for every row, `keep` some rows. Logits come back as float32 CPU tensors.
+    new rows, `step` one token for every row, `keep` some rows, and `free_cells` (the KV room left in a
+    fixed pool, or None). Logits come back as float32 CPU tensors.
     """
 
     def __init__(self, loaded) -> None:
@@ -98,3 +99,7 @@ class TorchBatch:
 
     def keep(self, rows: list[int]) -> None:
         self.kv.keep(rows)
+
+    def free_cells(self) -> None:
+        """No fixed KV pool: the cache grows with the rows (None tells the engine not to ration)."""
+        return None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import itertools
 import logging
 import os
 import threading
@@ -90,9 +91,10 @@ def serving_gguf(source: Path, cache_folder: Path) -> Path:
         if lib.llama_model_quantize(str(source).encode(), str(partial).encode(), ctypes.byref(params)) != 0:
             partial.unlink(missing_ok=True)
             raise OSError(f"llama.cpp could not requantize {source} to Q8_0")
+        os.replace(partial, target)  # atomic: another process making the same copy meanwhile is harmless
         for old in cache_folder.glob("llamacpp-q8_0-*.gguf"):
-            old.unlink()
-        os.replace(partial, target)
+            if old != target:  # copies of an earlier version of the source
+                old.unlink(missing_ok=True)
     return target
 
 
@@ -147,10 +149,10 @@ class LlamaCppModel(AdapterLRU):
         self._model = lib.llama_model_load_from_file(str(gguf).encode(), mparams)
         if not self._model:
             raise OSError(f"llama.cpp could not load {gguf}")
-        self.context_length = int(lib.llama_model_n_ctx_train(self._model))
+        trained_context = int(lib.llama_model_n_ctx_train(self._model))
         self.n_vocab = int(lib.llama_vocab_n_tokens(lib.llama_model_get_vocab(self._model)))
         cparams = lib.llama_context_default_params()
-        cparams.n_ctx = max(n_ctx, self.context_length)
+        cparams.n_ctx = n_ctx  # the KV pool every row shares (TUNEFORGE_LLAMACPP_CELLS)
         cparams.n_batch = cparams.n_ubatch = 512
         cparams.n_seq_max = min(max(max_rows, 128) + 1, 256)  # n may reach 128 rows in one request
         cparams.n_threads = cparams.n_threads_batch = _threads()
@@ -160,6 +162,8 @@ class LlamaCppModel(AdapterLRU):
         if not self._ctx:
             raise OSError(f"llama.cpp could not create a context for {gguf} (n_ctx {cparams.n_ctx})")
         self.n_ctx = int(lib.llama_n_ctx(self._ctx))
+        # A pool smaller than the trained context caps the context: one row must always fit on its own.
+        self.context_length = min(trained_context, self.n_ctx)
         self.n_seq_max = int(cparams.n_seq_max)
         self._memory = lib.llama_get_memory(self._ctx)
         self._batch = lib.llama_batch_init(512, 0, 1)
@@ -269,12 +273,25 @@ class LlamaCppModel(AdapterLRU):
 
 
 class LlamaCppBatch:
-    """The running rows of a `LlamaCppModel`: one llama.cpp sequence id per row, in row order."""
+    """The running rows of a `LlamaCppModel`: one llama.cpp sequence id per row, in row order.
+
+    It counts the KV cells its rows hold, so the engine can keep the shared pool from overflowing: a
+    prompt's cells are shared by the `n` rows copied from it and freed with the last of them; each row
+    then holds one more cell per generated token.
+    """
 
     def __init__(self, model: LlamaCppModel):
         self.model = model
         self.seqs: list[int] = []
         self._free = list(range(model.n_seq_max - 1, -1, -1))  # pop() hands out 0, 1, 2, ...
+        self._prompts = itertools.count()
+        self._prompt_of: dict[int, int] = {}  # seq -> the prompt (a number) whose cells it shares
+        self._prompt_cells: dict[int, int] = {}  # prompt -> its length
+        self._own_cells: dict[int, int] = {}  # seq -> cells its generation steps added
+
+    def free_cells(self) -> int:
+        """KV cells nobody holds: what new prompts and generation steps can still use."""
+        return self.model.n_ctx - sum(self._prompt_cells.values()) - sum(self._own_cells.values())
 
     def prefill(self, prompt_ids: list[int], adapter: str, n_rows: int, all_logits: bool) -> torch.Tensor:
         """Decode the prompt in chunks into a new sequence, copied to `n_rows` rows. Logits [1 or L, V]."""
@@ -305,11 +322,14 @@ class LlamaCppBatch:
             model.forget(seq)
             self._free.append(seq)
         else:
-            self.seqs.append(seq)
-            for _ in range(n_rows - 1):
-                copy = self._free.pop()
-                model.copy_sequence(seq, copy)
+            prompt = next(self._prompts)
+            self._prompt_cells[prompt] = len(prompt_ids)
+            for i in range(n_rows):
+                copy = seq if i == 0 else self._free.pop()
+                if copy != seq:
+                    model.copy_sequence(seq, copy)
                 self.seqs.append(copy)
+                self._prompt_of[copy], self._own_cells[copy] = prompt, 0
         return torch.cat(chunks) if len(chunks) > 1 else chunks[0]
 
     def step(self, tokens: list[int], positions: list[int], adapters: list[str]) -> torch.Tensor:
@@ -327,6 +347,8 @@ class LlamaCppBatch:
                                        f"once (llama.cpp status {status}). Retry shortly.", status=503,
                                        retry_after=2)
                 out[part] = model.logits(len(part))
+                for i in part:
+                    self._own_cells[self.seqs[i]] += 1
         return out
 
     def keep(self, rows: list[int]) -> None:
@@ -334,6 +356,10 @@ class LlamaCppBatch:
         for seq in set(self.seqs) - set(kept):
             self.model.forget(seq)
             self._free.append(seq)
+            del self._own_cells[seq]
+            prompt = self._prompt_of.pop(seq)
+            if prompt not in self._prompt_of.values():  # the last row on that prompt: its cells are free
+                del self._prompt_cells[prompt]
         self.seqs = kept
 
 

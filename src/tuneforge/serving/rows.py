@@ -12,6 +12,7 @@ from tuneforge.serving.params import Finished, GenerationRequest, PromptLogprobs
 from tuneforge.serving.sampler import RowSampler, prompt_token_infos, sample_batch
 
 END = object()  # posted after the last sequence of a request finishes
+GROWTH_CELLS = 32  # KV cells each admitted row should find free, so it is not set aside at once
 
 
 @dataclass
@@ -30,6 +31,8 @@ class Sequence:
         p = request.params
         self.ignore_eos = p.ignore_eos
         self.sampler = RowSampler(p, loaded.tokenizer, request.prompt_ids, seed_offset=index)
+        self.prompt_ids = request.prompt_ids
+        self.tokens: list[int] = []  # generated so far; the last one is not in the KV cache yet
         self.text = SequenceText(index, loaded.tokenizer, p.stop)
         room = loaded.context_length - len(request.prompt_ids)
         self.max_new = room if p.max_tokens is None else min(p.max_tokens, room)
@@ -45,13 +48,22 @@ class Running:
         self.loaded = loaded
         self.rows: list[Sequence] = []
         self.batch = loaded.new_batch()  # the backend's KV state of these rows, in row order
+        self.set_aside: list[Sequence] = []  # rows taken out to free KV cells, oldest first
         self.peak_rows = 0  # the most rows decoded together (observability and tests)
+        self.set_aside_count = 0  # how often a row had to be set aside (observability and tests)
 
     def adapters_in_use(self) -> set[str]:
-        return {r.adapter for r in self.rows if r.adapter}
+        return {r.adapter for r in self.rows + self.set_aside if r.adapter}
+
+    def fits(self, cells: int, n_rows: int) -> bool:
+        """Whether rows holding `cells` KV cells can join now, leaving them room to grow. An empty batch
+        takes anything: one row always fits a pool that is at least its context long."""
+        free = self.batch.free_cells()
+        return free is None or not self.rows or free >= cells + n_rows * GROWTH_CELLS
 
     def step(self) -> None:
         self._drop(lambda r: r.state.handle.cancelled)
+        self._make_room()
         if not self.rows:
             return
         self.peak_rows = max(self.peak_rows, len(self.rows))
@@ -63,8 +75,27 @@ class Running:
             self.accept(row, info)
         self._drop(lambda r: r.done)
 
+    def _make_room(self) -> None:
+        """A fixed KV pool (llama.cpp) that cannot take one more token per row: set the youngest rows
+        aside, keeping their tokens; `resume` recomputes their cache later and they continue unchanged.
+        This is vLLM's preemption by recomputation: long generations slow down instead of failing."""
+        free = self.batch.free_cells()
+        while free is not None and len(self.rows) > 1 and free < len(self.rows):
+            self.set_aside.insert(0, self.rows.pop())
+            self.batch.keep(list(range(len(self.rows))))
+            self.set_aside_count += 1
+            free = self.batch.free_cells()
+
+    def resume(self, row: Sequence) -> None:
+        """Bring a set-aside row back: prefill its prompt and the tokens it generated (not the last one,
+        which the next step feeds) into a fresh sequence."""
+        self.batch.prefill(row.prompt_ids + row.tokens[:-1], row.adapter or BASE_ADAPTER, 1, all_logits=False)
+        self.set_aside.remove(row)
+        self.rows.append(row)
+
     def accept(self, row: Sequence, info: TokenInfo) -> None:
         row.last = info.token_id
+        row.tokens.append(info.token_id)
         row.generated += 1
         row.cumulative += info.logprob
         special = info.token_id in self.loaded.stop_ids and not row.ignore_eos
@@ -89,13 +120,14 @@ class Running:
 
     def fail(self, error: Exception, only_adapter: str | None = None) -> None:
         """Abort rows (all, or those of one adapter) with `error`, e.g. when their model is deleted."""
-        for row in self.rows:
+        for row in self.rows + self.set_aside:
             if only_adapter is None or row.adapter == only_adapter:
                 row.done = True
                 row.state.handle.post(error)
         self._drop(lambda r: r.done)
 
     def _drop(self, gone: Callable[[Sequence], bool]) -> None:
+        self.set_aside = [r for r in self.set_aside if not gone(r)]
         keep = [i for i, r in enumerate(self.rows) if not gone(r)]
         if len(keep) != len(self.rows):
             self.rows = [self.rows[i] for i in keep]
