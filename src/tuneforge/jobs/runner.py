@@ -164,8 +164,10 @@ class JobRun:
                     self.proc.send_signal(signal.SIGTERM)  # the trainer stops between steps
             elif time.monotonic() - termed_at > TERM_GRACE_SECONDS:
                 self.proc.kill()
-            # Waiting on the shutdown event (not sleeping) stops the trainer the moment the worker stops.
-            self.shutting_down.wait(HEARTBEAT_SECONDS if termed_at is None else 0.2)
+            if termed_at is None and not self.shutting_down.is_set():
+                self.shutting_down.wait(HEARTBEAT_SECONDS)  # wakes the moment the worker stops
+            else:
+                time.sleep(0.2)
 
     def _stop_reason(self) -> str | None:
         """Why the trainer should stop now: the status the user asked for, "lost", "shutdown", or None."""
