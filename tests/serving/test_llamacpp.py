@@ -13,7 +13,7 @@ from testkit import random_lora
 from tuneforge.serving.engine import InferenceEngine
 from tuneforge.serving.llamacpp import LlamaCppModel
 from tuneforge.serving.loader import BASE_ADAPTER
-from tuneforge.serving.params import Delta, Finished, GenerationRequest, SamplingParams
+from tuneforge.serving.params import Delta, Finished, GenerationRequest, SamplingParams, ServingError
 from tuneforge.serving.resolver import static_resolver
 
 BASE = "smollm2-135m-instruct"
@@ -123,6 +123,40 @@ def test_adapter_lru_is_bounded_and_unload_frees(engine, adapters):
     asyncio.run(asyncio.sleep(0.6))
     assert engine.loaded()[f"base:{BASE}"] == []
     assert asyncio.run(_generate(engine, BASE, "hi", max_tokens=2))  # the base still serves
+
+
+def test_new_adapters_convert_before_the_engine_thread_and_unsupported_ones_get_a_400(
+        settings, base_folder, tmp_path, monkeypatch):
+    import json
+    import secrets
+    import shutil
+
+    monkeypatch.setenv("TUNEFORGE_INFERENCE_BACKEND", "llama.cpp")
+    # A new random seed each run: an adapter no earlier run converted into the shared cache.
+    fresh = random_lora(base_folder, tmp_path / "fresh", base_model=BASE, seed=secrets.randbelow(10**9),
+                        rank=4, alpha=8, b_scale=SCALE)
+    dora = tmp_path / "dora"
+    shutil.copytree(fresh, dora)
+    config = json.loads((dora / "adapter_config.json").read_text())
+    (dora / "adapter_config.json").write_text(json.dumps({**config, "use_dora": True}))
+    ids = {"ft:smollm2-135m-instruct:personal:fresh:cccc3333": fresh,
+           "ft:smollm2-135m-instruct:personal:dora:dddd4444": dora}
+    eng = InferenceEngine(settings, resolvers=[static_resolver(ids)])
+    cache = settings.cache_dir / "lora-gguf"
+    try:
+        before = set(cache.glob("*.gguf")) if cache.is_dir() else set()
+        asyncio.run(eng.prepare("ft:smollm2-135m-instruct:personal:fresh:cccc3333"))
+        # Converted (the slow part) while the request was being prepared; loading waits for its turn.
+        assert len(set(cache.glob("*.gguf")) - before) == 1
+        assert eng.loaded()[f"base:{BASE}"] == []
+        with pytest.raises(ServingError) as err:
+            asyncio.run(eng.prepare("ft:smollm2-135m-instruct:personal:dora:dddd4444"))
+        assert err.value.status == 400 and "use_dora" in err.value.message
+        assert "TUNEFORGE_INFERENCE_BACKEND=pytorch" in err.value.message
+    finally:
+        eng.close()
+        for made in set(cache.glob("*.gguf")) - before:
+            made.unlink()
 
 
 def test_a_full_kv_pool_sets_rows_aside_and_they_finish_unchanged(settings, monkeypatch):

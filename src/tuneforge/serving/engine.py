@@ -21,7 +21,7 @@ import torch
 
 from tuneforge.models.catalog import UnknownModelError, resolve_base
 from tuneforge.models.provision import ProvisionError
-from tuneforge.serving.loader import LoadedModel, load_weights
+from tuneforge.serving.loader import LoadedModel, adapter_name, load_weights
 from tuneforge.serving.params import GenerationRequest, ModelNotFound, QueueFull, ServingError
 from tuneforge.serving.resolver import ModelTarget, Resolver, default_resolvers
 from tuneforge.serving.rows import END, Running, Sequence, prefill
@@ -134,7 +134,10 @@ class InferenceEngine:
                     fut = self._loader.submit(self._load, target)
                     self._loading[key] = fut
             await asyncio.wrap_future(fut)
-        return Prepared(target, self._models[key])
+        loaded = self._models[key]
+        if target.kind == "lora" and adapter_name(target.path) not in loaded.adapters:
+            await asyncio.to_thread(loaded.prepare_adapter, target.path)
+        return Prepared(target, loaded)
 
     def _load(self, target: ModelTarget) -> None:
         key = target.weights_key

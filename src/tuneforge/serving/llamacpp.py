@@ -178,6 +178,9 @@ class LlamaCppModel(AdapterLRU):
         return LlamaCppBatch(self)
 
     # ---- adapters --------------------------------------------------------------------------------
+    def prepare_adapter(self, folder: Path) -> None:
+        self._adapter_gguf(folder)  # convert PEFT -> GGUF now, in the request's thread; loading is quick
+
     def _load_adapter(self, folder: Path, name: str) -> None:
         path = self._adapter_gguf(folder)
         pointer = self._lib.llama_adapter_lora_init(self._model, str(path).encode())

@@ -60,6 +60,10 @@ class AdapterLRU:
         log.info("loaded adapter %s from %s into %s (%s)", name, folder, self.key, self.backend)
         return name
 
+    def prepare_adapter(self, folder: Path) -> None:
+        """Slow work for a new adapter that may run off the engine thread before its first use, so
+        other requests keep generating meanwhile (default: none)."""
+
     def _load_adapter(self, folder: Path, name: str) -> None:
         raise NotImplementedError
 
