@@ -5,7 +5,8 @@ Run: HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/inference.py [--max-tokens 128
 Measures, on the built-in base and on a LoRA adapter of it (rank 16 on all projections, random weights
 so it really computes), with the engine's backend (`--backend`; auto picks llama.cpp on a CPU):
 single-stream decode tokens/s and time to first token, and aggregate tokens/s with 8 concurrent
-streams, all through `/v1/chat/completions` with `stream: true` on a live server. The baselines run the
+streams, all through `/v1/chat/completions` with `stream: true` on a live server, by an openai client in
+a process of its own (`--same-process-client` puts it in the server's process). The baselines run the
 same prompts in the same process: plain `generate` (fp32 and bf16, greedy) and llama.cpp's own Python
 API (`llama_cpp.Llama`) on the base's original Q4_1 GGUF. It prints every number and the ratios.
 Greedy decoding with EOS ignored, so all runs decode the same number of tokens.
@@ -102,6 +103,25 @@ async def _http_numbers(base_url: str, model: str, max_tokens: int) -> dict:
     return {"decode_tps": decode, "ttft_s": ttft, "aggregate8_tps": aggregate}
 
 
+def _run_http_numbers(base_url: str, model: str, max_tokens: int) -> dict:
+    return asyncio.run(_http_numbers(base_url, model, max_tokens))
+
+
+def _measure(base_url: str, model: str, max_tokens: int) -> dict:
+    """The HTTP numbers, measured by a client in its own process (as a chatbot app is) unless
+    --same-process-client: then it shares this process, and the GIL, with the server."""
+    if SAME_PROCESS_CLIENT:
+        return _run_http_numbers(base_url, model, max_tokens)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(_run_http_numbers, base_url, model, max_tokens).result()
+
+
+SAME_PROCESS_CLIENT = False
+
+
 def _generate_tps(base_folder: Path, dtype_name: str, max_tokens: int) -> float:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -158,7 +178,7 @@ def _llama_cpp_server_numbers(max_tokens: int) -> dict | None:
     app = create_app(server_settings=ServerSettings(interrupt_requests=False), model_settings=[model])
     base_url, server = _serve_app(app)
     try:
-        return asyncio.run(_http_numbers(base_url, "q4_1", max_tokens))
+        return _measure(base_url, "q4_1", max_tokens)
     finally:
         server.should_exit = True
 
@@ -173,7 +193,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0,
                         help="torch CPU threads for the engine and the baselines (0: torch's default); "
                              "1 is far faster on a CPU that other processes are using")
+    parser.add_argument("--same-process-client", action="store_true",
+                        help="run the HTTP client in the server's process (before 2026-12-01 it always did)")
     args = parser.parse_args()
+    global SAME_PROCESS_CLIENT
+    SAME_PROCESS_CLIENT = args.same_process_client
     os.environ["TUNEFORGE_INFERENCE_DTYPE"] = args.dtype
     os.environ["TUNEFORGE_INFERENCE_BACKEND"] = args.backend
     if args.threads:
@@ -193,8 +217,8 @@ def main() -> None:
 
     backend = backend_name()
     try:
-        rows["engine base"] = asyncio.run(_http_numbers(base_url, "smollm2-135m-instruct", args.max_tokens))
-        rows["engine adapter"] = asyncio.run(_http_numbers(base_url, FT_ID, args.max_tokens))
+        rows["engine base"] = _measure(base_url, "smollm2-135m-instruct", args.max_tokens)
+        rows["engine adapter"] = _measure(base_url, FT_ID, args.max_tokens)
     finally:
         server.should_exit = True
     baselines = {f"generate {d}": _generate_tps(base_folder, d, args.max_tokens)
@@ -207,8 +231,9 @@ def main() -> None:
     import torch
 
     engine = f"engine {backend}" + (f" {args.dtype}" if backend == "pytorch" else "")
+    client = "the server's process" if SAME_PROCESS_CLIENT else "its own process"
     print(f"\ninference benchmark: {args.max_tokens} tokens greedy, {engine}, "
-          f"{os.cpu_count()} CPUs, {torch.get_num_threads()} torch threads")
+          f"{os.cpu_count()} CPUs, {torch.get_num_threads()} torch threads, HTTP client in {client}")
     for name, r in rows.items():
         ratio = r["aggregate8_tps"] / r["decode_tps"]
         print(f"  {name:16s} decode {r['decode_tps']:6.1f} tok/s  TTFT {r['ttft_s'] * 1000:6.0f} ms  "
