@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,7 +69,13 @@ class RequestHandle:
 @dataclass
 class Prepared:
     target: ModelTarget
-    loaded: LoadedModel
+    loaded: LoadedModel  # the weights it runs on: its base, its own, or its adapter's merged copy
+    merged_key: str | None = None  # set when `loaded` is the adapter's merged copy
+
+
+def _merge_budget() -> int:
+    """TUNEFORGE_LLAMACPP_MERGED_MB: memory for merged copies of adapters (weights + KV pool); 0: none."""
+    return int(float(os.environ.get("TUNEFORGE_LLAMACPP_MERGED_MB", "2048")) * 2**20)
 
 
 class InferenceEngine:
@@ -88,6 +94,10 @@ class InferenceEngine:
         self._running: dict[str, Running] = {}
         self._waiting: deque[tuple[Prepared, GenerationRequest, RequestHandle]] = deque()
         self._commands: deque = deque()
+        self.merge_budget = _merge_budget()
+        self._merged: OrderedDict[str, int] = OrderedDict()  # merged copy key -> bytes, least recent first
+        self._not_mergeable: set[str] = set()
+        self._evictions: deque[tuple[str, int, Future]] = deque()  # loads waiting for room (engine thread)
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._open = 0  # requests admitted and not yet closed (the queue limit counts these)
@@ -137,7 +147,70 @@ class InferenceEngine:
         loaded = self._models[key]
         if target.kind == "lora" and adapter_name(target.path) not in loaded.adapters:
             await asyncio.to_thread(loaded.prepare_adapter, target.path)
+        if target.kind == "lora" and hasattr(loaded, "merged_copy") and self.merge_budget > 0:
+            merged_key = f"merged:{adapter_name(target.path)}@{key}"
+            if (merged := await self._merged_copy(merged_key, target, loaded)) is not None:
+                return Prepared(target, merged, merged_key)
         return Prepared(target, loaded)
+
+    async def _merged_copy(self, key: str, target: ModelTarget, base):
+        """The adapter's merged copy (made on first use), or None: then the base applies it per step."""
+        if key in self._not_mergeable:
+            return None
+        if key not in self._models:
+            with self._lock:
+                fut = self._loading.get(key)
+                if fut is None:
+                    fut = self._loader.submit(self._load_merged, key, target, base)
+                    self._loading[key] = fut
+            await asyncio.wrap_future(fut)
+        with self._lock:
+            if key in self._merged:
+                self._merged.move_to_end(key)
+        return self._models.get(key)
+
+    def _load_merged(self, key: str, target: ModelTarget, base) -> None:
+        """Make and load the merged copy when it fits the budget. Never fails the request: without a copy
+        the base applies the adapter per step, which gives the same answers up to rounding."""
+        from tuneforge.serving.lora_merge import NotMergeable
+
+        try:
+            need = base.memory_bytes()
+            if not self._make_room(key, need):
+                log.info("no room for a merged copy of %s (%d MB): its base applies it", target.id,
+                         need >> 20)
+                return
+            self._models[key] = base.merged_copy(key, target.path)
+            log.info("serving %s from a merged copy (%d MB)", target.id, need >> 20)
+        except NotMergeable as exc:
+            log.info("serving %s with its adapter applied per step: %s", target.id, exc)
+            self._not_mergeable.add(key)  # not worth asking again
+        except Exception:
+            log.exception("merging %s failed; its base applies it per step", target.id)
+        finally:
+            with self._lock:
+                if key not in self._models:
+                    self._merged.pop(key, None)  # release the reservation
+                self._loading.pop(key, None)
+
+    def _make_room(self, key: str, need: int) -> bool:
+        """Reserve `need` bytes of the merge budget for `key` (so two loads cannot both take the last
+        room), once the engine thread has unloaded idle copies if it must. False: no room."""
+        if not self._reserve(key, need):
+            if need > self.merge_budget:
+                return False
+            answer: Future = Future()
+            self._evictions.append((key, need, answer))
+            self._wake.set()
+            return answer.result(timeout=60)  # the engine thread answers within one step
+        return True
+
+    def _reserve(self, key: str, need: int) -> bool:
+        with self._lock:
+            if sum(self._merged.values()) + need > self.merge_budget:
+                return False
+            self._merged[key] = need
+            return True
 
     def _load(self, target: ModelTarget) -> None:
         key = target.weights_key
@@ -205,6 +278,7 @@ class InferenceEngine:
         while not self._stop:
             try:
                 self._apply_commands()
+                self._evict_merged()
                 busy = self._admit()
             except Exception:  # never let the thread die: every later request would hang
                 log.exception("engine bookkeeping failed")
@@ -234,7 +308,9 @@ class InferenceEngine:
             prepared, request, handle = self._waiting.popleft()
             if handle.cancelled:
                 continue
-            loaded = self._models.get(prepared.target.weights_key)
+            loaded = self._models.get(prepared.merged_key or "")
+            if loaded is None:  # no merged copy, or it was unloaded meanwhile: the base applies the adapter
+                loaded = self._models.get(prepared.target.weights_key)
             if loaded is None:  # unloaded while waiting
                 handle.post(ModelNotFound(request.model))
                 continue
@@ -247,7 +323,7 @@ class InferenceEngine:
             started = time.monotonic()
             try:
                 adapter = None
-                if prepared.target.kind == "lora":
+                if prepared.target.kind == "lora" and loaded.key != prepared.merged_key:
                     adapter = loaded.ensure_adapter(prepared.target.path, running.adapters_in_use())
                 prefill(running, request, handle, adapter, on_done=lambda s=started: self._done(s))
             except ServingError as exc:
@@ -281,11 +357,40 @@ class InferenceEngine:
     def _done(self, started: float) -> None:
         self._avg_request_s = 0.8 * self._avg_request_s + 0.2 * (time.monotonic() - started)
 
+    def _evict_merged(self) -> None:
+        """Answer loads that want room for a merged copy: unload idle copies, least recently used first."""
+        while self._evictions:
+            key, need, answer = self._evictions.popleft()
+            with self._lock:
+                idle = [k for k in self._merged if k in self._models and self._idle(k)]
+            while not self._reserve(key, need) and idle:
+                self._unload_merged(idle.pop(0))
+            answer.set_result(key in self._merged)
+
+    def _idle(self, key: str) -> bool:
+        running = self._running.get(key)
+        return running is None or not (running.rows or running.set_aside)
+
+    def _unload_merged(self, key: str, error: ServingError | None = None) -> None:
+        running = self._running.pop(key, None)
+        if running and error:
+            running.fail(error)
+        with self._lock:
+            self._merged.pop(key, None)
+            model = self._models.pop(key, None)
+        if model is not None:
+            model.close()
+            log.info("unloaded merged copy %s", key)
+
     def _apply_commands(self) -> None:
         while self._commands:
             target: ModelTarget = self._commands.popleft()
             loaded = self._models.get(target.weights_key)
             running = self._running.get(target.weights_key)
+            if target.kind == "lora":
+                merged_key = f"merged:{adapter_name(target.path)}@{target.weights_key}"
+                if merged_key in self._models:
+                    self._unload_merged(merged_key, ModelNotFound(target.id))
             if loaded is None:
                 continue
             if target.kind == "lora":

@@ -98,6 +98,7 @@ def serving_gguf(source: Path, cache_folder: Path) -> Path:
     return target
 
 
+_merge_ids = itertools.count()
 _HOLD_GIL_TOKENS = 64
 _held_decode = None
 
@@ -132,13 +133,15 @@ class LlamaCppModel(AdapterLRU):
     backend = "llama.cpp"
 
     def __init__(self, key: str, gguf: Path, hf_folder: Path, adapter_cache: Path, max_adapters: int,
-                 max_rows: int, n_ctx: int):
+                 max_rows: int, n_ctx: int, source: Path | None = None):
         from transformers import AutoConfig, AutoTokenizer, GenerationConfig
 
         lib = self._lib = _lib()
         self.key = key
+        self.gguf, self.source = gguf, source or gguf  # served file; the most precise copy of the weights
         self.hf_folder = hf_folder
         self.adapter_cache = adapter_cache
+        self.max_rows = max_rows
         self.max_adapters = max_adapters
         self.tokenizer = AutoTokenizer.from_pretrained(hf_folder)
         config = AutoConfig.from_pretrained(hf_folder)
@@ -176,6 +179,26 @@ class LlamaCppModel(AdapterLRU):
 
     def new_batch(self) -> LlamaCppBatch:
         return LlamaCppBatch(self)
+
+    def memory_bytes(self) -> int:
+        """What this model holds in memory: its weights and its KV pool (F16 keys and values)."""
+        lib = self._lib
+        n_layer, n_embd = lib.llama_model_n_layer(self._model), lib.llama_model_n_embd(self._model)
+        kv_width = n_embd // lib.llama_model_n_head(self._model) * lib.llama_model_n_head_kv(self._model)
+        return int(lib.llama_model_size(self._model)) + self.n_ctx * n_layer * 2 * kv_width * 2
+
+    def merged_copy(self, key: str, folder: Path) -> LlamaCppModel:
+        """A model of its own with the adapter in `folder` merged into its weights (decodes as fast as
+        the base). Raises `NotMergeable` when the weights cannot carry it. The merged file is deleted
+        once loaded: llama.cpp maps it, so it lives exactly as long as the model."""
+        from tuneforge.serving.lora_merge import merge_lora_in_subprocess
+
+        path = self.adapter_cache / f"merged-{os.getpid()}-{next(_merge_ids)}.gguf"
+        try:
+            merge_lora_in_subprocess(self.source, self.gguf, self._adapter_gguf(folder), path)
+            return LlamaCppModel(key, path, self.hf_folder, self.adapter_cache, 0, self.max_rows, self.n_ctx)
+        finally:
+            path.unlink(missing_ok=True)
 
     # ---- adapters --------------------------------------------------------------------------------
     def prepare_adapter(self, folder: Path) -> None:

@@ -192,10 +192,9 @@ def load_weights(key: str, base: str, full_path: Path | None, settings: Settings
         if gguf is not None:
             from tuneforge.serving.llamacpp import LlamaCppModel, serving_gguf
 
-            gguf = serving_gguf(gguf, base_folder)
             cells = int(os.environ.get("TUNEFORGE_LLAMACPP_CELLS", "16384"))
-            return LlamaCppModel(key, gguf, base_folder, settings.cache_dir / "lora-gguf", max_adapters,
-                                 max_rows, cells)
+            return LlamaCppModel(key, serving_gguf(gguf, base_folder), base_folder,
+                                 settings.cache_dir / "lora-gguf", max_adapters, max_rows, cells, source=gguf)
     dev, dt = default_device_dtype()
     device, dtype = device or dev, dtype or dt
     folder = full_path if full_path is not None else base_folder
