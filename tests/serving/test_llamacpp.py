@@ -40,13 +40,13 @@ def engine(settings, adapters, monkeypatch):
     eng.close()
 
 
-async def _generate(engine, model: str, prompt: str, max_tokens: int = 16, n: int = 1):
+async def _generate(engine, model: str, prompt: str, max_tokens: int = 16, n: int = 1, **params):
     prepared = await engine.prepare(model)
     ids = prepared.loaded.tokenizer.apply_chat_template([{"role": "user", "content": prompt}],
                                                         add_generation_prompt=True, tokenize=False)
     ids = prepared.loaded.tokenizer.encode(ids)
     handle = engine.submit(prepared, GenerationRequest(model, ids, SamplingParams(
-        max_tokens=max_tokens, temperature=0), n=n))
+        max_tokens=max_tokens, temperature=0, **params), n=n))
     texts, reasons = [""] * n, [""] * n
     async for event in handle.events():
         if isinstance(event, Delta):
@@ -220,9 +220,17 @@ def merging(settings, adapters, monkeypatch):
     eng.close()
 
 
+def _prepare_merged(eng, model: str):
+    """Prepare `model` once (its base serves it while its merged copy is made), then again."""
+    first = asyncio.run(eng.prepare(model))
+    assert first.merged_key is None and first.loaded is eng._models[f"base:{BASE}"]
+    eng.wait_for_loads()
+    return asyncio.run(eng.prepare(model))
+
+
 def test_an_adapter_in_use_gets_a_merged_copy_that_is_the_same_model(merging, adapters):
     eng = merging
-    prepared = asyncio.run(eng.prepare(FT_A))
+    prepared = _prepare_merged(eng, FT_A)
     base = eng._models[f"base:{BASE}"]
     merged = prepared.loaded
     assert prepared.merged_key and isinstance(merged, LlamaCppModel) and merged is not base
@@ -241,7 +249,7 @@ def test_an_adapter_in_use_gets_a_merged_copy_that_is_the_same_model(merging, ad
     # Requests for the adapter decode on the merged copy, with no adapter to apply.
     asyncio.run(_generate(eng, FT_A, "hi", max_tokens=4))
     assert eng.stats()["peak_batch_rows"][prepared.merged_key] == 1
-    assert eng.loaded()[f"base:{BASE}"] == [str(adapters[FT_A])]  # only this test's ensure_adapter
+    assert eng.loaded()[f"base:{BASE}"] == [str(adapters[FT_A])]  # from this test's ensure_adapter
     assert eng.unload(FT_A)  # deleting the model unloads its merged copy
     asyncio.run(asyncio.sleep(0.6))
     assert set(eng.loaded()) == {f"base:{BASE}"}
@@ -249,29 +257,35 @@ def test_an_adapter_in_use_gets_a_merged_copy_that_is_the_same_model(merging, ad
 
 def test_merged_copies_fit_their_budget_and_busy_ones_are_never_unloaded(merging, adapters):
     eng = merging
-    first = asyncio.run(eng.prepare(FT_A))
+    first = _prepare_merged(eng, FT_A)
     eng.merge_budget = int(first.loaded.memory_bytes() * 1.5)  # room for one copy
-    second = asyncio.run(eng.prepare(FT_B))  # FT_A's copy is idle: it makes room
+    second = _prepare_merged(eng, FT_B)  # FT_A's copy is idle: it made room
     assert second.merged_key and set(eng.loaded()) == {f"base:{BASE}", second.merged_key}
 
     async def while_b_generates():
-        long = asyncio.create_task(_generate(eng, FT_B, "Tell me a long story.", max_tokens=120))
+        long = asyncio.create_task(_generate(eng, FT_B, "Tell me a story.", max_tokens=200, ignore_eos=True))
         while not eng.stats()["running_rows"].get(second.merged_key):
             await asyncio.sleep(0.01)
-        prepared = await eng.prepare(FT_A)  # no room: FT_B's copy is busy
+        await eng.prepare(FT_A)  # A's merge finds no room: B's copy is busy
+        await asyncio.to_thread(eng.wait_for_loads)
+        during = set(eng.loaded())
         texts = await asyncio.gather(long, _generate(eng, FT_A, "hi", max_tokens=4))
-        return prepared, texts
+        return during, texts
 
-    prepared, (story, _hi) = asyncio.run(while_b_generates())
-    assert prepared.merged_key is None and prepared.loaded is eng._models[f"base:{BASE}"]
-    assert eng.loaded()[f"base:{BASE}"] == [str(adapters[FT_A])]  # the base applied FT_A per step
-    assert len(story) > 100  # FT_B's copy kept generating throughout
-    assert set(eng.loaded()) == {f"base:{BASE}", second.merged_key}
+    during, (story, _hi) = asyncio.run(while_b_generates())
+    assert during == {f"base:{BASE}", second.merged_key}
+    assert len(story) > 400  # B's copy kept generating throughout
+    assert eng.loaded()[f"base:{BASE}"] == [str(adapters[FT_A])]  # the base applied A per step
+    # B's copy is idle now: the next request for A makes room for A's copy.
+    third = _prepare_merged(eng, FT_A)
+    assert set(eng.loaded()) == {f"base:{BASE}", third.merged_key}
 
 
 def test_a_4_bit_base_keeps_run_time_adapters(merging, adapters, monkeypatch):
     monkeypatch.setenv("TUNEFORGE_LLAMACPP_WEIGHTS", "source")  # the Q4_1 file as it is
     eng = merging
+    asyncio.run(eng.prepare(FT_A))
+    eng.wait_for_loads()
     prepared = asyncio.run(eng.prepare(FT_A))
     assert prepared.merged_key is None  # a 4-bit grid would round most of a LoRA update away
     assert asyncio.run(_generate(eng, FT_A, "hi", max_tokens=4))

@@ -145,29 +145,36 @@ class InferenceEngine:
                     self._loading[key] = fut
             await asyncio.wrap_future(fut)
         loaded = self._models[key]
+        merging = target.kind == "lora" and hasattr(loaded, "merged_copy") and self.merge_budget > 0
+        if merging:
+            merged_key = f"merged:{adapter_name(target.path)}@{key}"
+            with self._lock:
+                merged = self._models.get(merged_key)
+                if merged is not None:
+                    self._merged.move_to_end(merged_key)
+                    return Prepared(target, merged, merged_key)
         if target.kind == "lora" and adapter_name(target.path) not in loaded.adapters:
             await asyncio.to_thread(loaded.prepare_adapter, target.path)
-        if target.kind == "lora" and hasattr(loaded, "merged_copy") and self.merge_budget > 0:
-            merged_key = f"merged:{adapter_name(target.path)}@{key}"
-            if (merged := await self._merged_copy(merged_key, target, loaded)) is not None:
-                return Prepared(target, merged, merged_key)
+        if merging:
+            self._start_merge(merged_key, target, loaded)
         return Prepared(target, loaded)
 
-    async def _merged_copy(self, key: str, target: ModelTarget, base):
-        """The adapter's merged copy (made on first use), or None: then the base applies it per step."""
-        if key in self._not_mergeable:
-            return None
-        if key not in self._models:
-            with self._lock:
-                fut = self._loading.get(key)
-                if fut is None:
-                    fut = self._loader.submit(self._load_merged, key, target, base)
-                    self._loading[key] = fut
-            await asyncio.wrap_future(fut)
+    def _start_merge(self, key: str, target: ModelTarget, base) -> None:
+        """Make the adapter's merged copy in the background; until it is loaded (and whenever it
+        cannot be), the base applies the adapter per step: the same model up to rounding."""
         with self._lock:
-            if key in self._merged:
-                self._merged.move_to_end(key)
-        return self._models.get(key)
+            if key not in self._not_mergeable and key not in self._loading and key not in self._models:
+                self._loading[key] = self._loader.submit(self._load_merged, key, target, base)
+
+    def wait_for_loads(self, timeout: float = 120) -> None:
+        """Block until the models and merged copies being loaded now are ready (benchmarks, tests)."""
+        with self._lock:
+            pending = list(self._loading.values())
+        for fut in pending:
+            try:
+                fut.result(timeout=timeout)
+            except Exception:  # a failed load reports to the request that started it
+                pass
 
     def _load_merged(self, key: str, target: ModelTarget, base) -> None:
         """Make and load the merged copy when it fits the budget. Never fails the request: without a copy
