@@ -212,6 +212,7 @@ def merge_lora_in_subprocess(source_gguf: Path, serving_gguf: Path, lora_gguf: P
 
 
 def main(argv: list[str]) -> int:
+    os.nice(10)  # a background job: requests being decoded meanwhile come first
     try:
         merge_lora(*(Path(arg) for arg in argv))
     except NotMergeable as exc:
