@@ -5,7 +5,7 @@ from __future__ import annotations
 import openai
 import pytest
 
-from tuneforge.jobs.registry import list_models, lookup_model
+from tuneforge.models.registry import list_models, lookup_model
 from tuneforge.store.tables_jobs import FineTunedModel
 
 SLASHED = "ft:acme/llama-3:personal:sfx:abcd1234"

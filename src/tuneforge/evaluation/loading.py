@@ -30,7 +30,7 @@ def _from_folder(model_id: str, folder: Path) -> LocalModel:
 def _from_registry(model_id: str, settings: Settings) -> LocalModel | None:
     try:
         from tuneforge.api.auth import DEFAULT_PROJECT
-        from tuneforge.jobs.registry import lookup_model
+        from tuneforge.models.registry import lookup_model
         from tuneforge.store.db import Database
         from tuneforge.store.keys import local_caller_project
     except ImportError:  # the jobs subsystem is not installed: only bases and folders resolve

@@ -28,7 +28,7 @@ from tuneforge.jobs.events import Messages, add_event
 from tuneforge.jobs.naming import now
 from tuneforge.jobs.progress import ProgressRecorder
 from tuneforge.jobs.queue import WorkerIdentity, heartbeat, release
-from tuneforge.jobs.registry import lookup_model
+from tuneforge.models.registry import lookup_model
 from tuneforge.settings import Settings
 from tuneforge.store.db import Database
 from tuneforge.store.tables_jobs import Job

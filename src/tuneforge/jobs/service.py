@@ -17,8 +17,8 @@ from sqlalchemy import select, update
 from tuneforge.jobs import files as job_files
 from tuneforge.jobs.events import Messages, add_event
 from tuneforge.jobs.naming import clean_suffix, new_job_id, now
-from tuneforge.jobs.registry import lookup_model
 from tuneforge.models.catalog import UnknownModelError, all_bases, resolve_base
+from tuneforge.models.registry import lookup_model
 from tuneforge.settings import Settings
 from tuneforge.store.db import Database
 from tuneforge.store.tables_jobs import Job

@@ -74,6 +74,11 @@ def _spec_for_path(name: str, path: Path) -> BaseModelSpec:
     )
 
 
+def base_by_name(name: str, settings: Settings) -> BaseModelSpec | None:
+    """The base registered under `name` or its alias (never a path or a hub id), or None."""
+    return all_bases(settings).get(settings.resolve_alias(name))
+
+
 def resolve_base(name: str, settings: Settings) -> BaseModelSpec:
     """Turn a model name, alias, local path or hub id into a spec, or raise with the known names."""
     target = settings.resolve_alias(name)

@@ -16,7 +16,7 @@ from tuneforge.api.deps import current_project, get_db, get_settings_dep
 from tuneforge.api.errors import APIError, model_not_found
 from tuneforge.api.schemas.common import error_responses
 from tuneforge.api.schemas.models import ModelDeleted, ModelList, ModelObject
-from tuneforge.jobs import registry
+from tuneforge.models import registry
 from tuneforge.models.catalog import BaseModelSpec, all_bases
 from tuneforge.settings import Settings
 from tuneforge.store.db import Database
