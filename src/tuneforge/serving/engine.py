@@ -114,8 +114,9 @@ class InferenceEngine:
             if target is not None:
                 if target.kind == "lora":
                     if not (target.path / "adapter_config.json").is_file():
-                        raise ModelNotFound(model_id, f"The model `{model_id}` has no adapter at "
-                                                      f"{target.path} (adapter_config.json is missing).")
+                        log.warning("model %s: no adapter_config.json in %s", model_id, target.path)
+                        raise ModelNotFound(model_id, f"The model `{model_id}` has lost its adapter files "
+                                                      "on the server; train it again or ask the admin.")
                     target = ModelTarget(target.id, "lora", self._canonical_base(target), target.path)
                 elif target.kind == "base":
                     target = ModelTarget(target.id, "base", self._canonical_base(target))
@@ -126,8 +127,9 @@ class InferenceEngine:
         try:
             spec = resolve_base(target.base, self.settings)
         except UnknownModelError as exc:
-            raise ModelNotFound(target.id, f"The model `{target.id}` needs base model "
-                                           f"`{target.base}`, which is not available: {exc}") from exc
+            log.warning("model %s: base %s is not available: %s", target.id, target.base, exc)
+            raise ModelNotFound(target.id, f"The model `{target.id}` needs a base model that is not "
+                                           "available on this server (see the server log).") from exc
         if spec.kind in ("hf_folder", "gguf") and Path(target.base).expanduser().exists():
             return str(Path(target.base).expanduser().resolve())  # given by path: the path is its name
         return spec.name
@@ -226,7 +228,9 @@ class InferenceEngine:
                                              self.settings, device=self.device, dtype=self.dtype,
                                              max_adapters=self.max_adapters, max_rows=self.max_batch_rows)
         except (UnknownModelError, OSError, ValueError) as exc:
-            raise ModelNotFound(target.id, f"The model `{target.id}` could not be loaded: {exc}") from exc
+            log.warning("model %s could not be loaded: %s", target.id, exc)  # may name server paths
+            raise ModelNotFound(target.id, f"The model `{target.id}` could not be loaded on this server "
+                                           "(see the server log).") from exc
         except ProvisionError as exc:
             raise ServingError(f"The model `{target.id}` is not provisioned: {exc}", status=503) from exc
         finally:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 from collections.abc import AsyncIterator
 
 from tuneforge.serving.engine import InferenceEngine
+from tuneforge.serving.grammar import compile_schema
 from tuneforge.serving.openai_common import (
     bad,
     check_context,
     collect,
+    max_prompt_chars,
     merged,
     new_id,
     now,
@@ -19,6 +22,7 @@ from tuneforge.serving.openai_common import (
     usage,
 )
 from tuneforge.serving.params import Delta, Finished, GenerationRequest, TokenInfo
+from tuneforge.serving.sampler import enforcer_data
 
 _ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
 _FALLBACK_TEMPLATE = (  # ChatML, for models that ship without a chat template
@@ -44,22 +48,55 @@ def _text(content, where: str) -> str:
     return "".join(texts)
 
 
-def chat_prompt_ids(tokenizer, messages: list[dict]) -> list[int]:
-    rows = []
+def chat_rows(messages: list[dict], max_chars: int | None = None) -> list[dict]:
+    """The messages as the chat template reads them; wrong roles or content are a 400 naming the field,
+    and text longer than the model could ever read is refused before it is tokenized."""
+    rows, total = [], 0
     for i, m in enumerate(messages):
+        if not isinstance(m, dict):
+            raise bad(f"Invalid 'messages[{i}]': expected an object with 'role' and 'content'.",
+                      f"messages[{i}]")
         role = m.get("role")
-        if role not in _ROLES:
+        if not isinstance(role, str) or role not in _ROLES:
             raise bad(f"Invalid value for 'messages[{i}].role': {role!r}. Use one of: "
                       f"{', '.join(sorted(_ROLES))}.", f"messages[{i}].role")
         if m.get("content") is None and role != "assistant":
             raise bad(f"Missing 'messages[{i}].content': every {role} message needs content.",
                       f"messages[{i}].content")
-        rows.append({"role": "system" if role == "developer" else role,
-                     "content": _text(m.get("content"), f"messages[{i}].content")})
+        text = _text(m.get("content"), f"messages[{i}].content")
+        total += len(text)
+        if max_chars is not None and total > max_chars:
+            raise bad(f"The messages have over {max_chars} characters, more than this model's context "
+                      "can hold. Please reduce the length of the messages.", "messages",
+                      "context_length_exceeded")
+        rows.append({"role": "system" if role == "developer" else role, "content": text})
+    return rows
+
+
+def chat_prompt_ids(tokenizer, messages: list[dict]) -> list[int]:
+    rows = chat_rows(messages)
     template = None if tokenizer.chat_template else _FALLBACK_TEMPLATE
     text = tokenizer.apply_chat_template(rows, add_generation_prompt=True, tokenize=False,
                                          chat_template=template)
     return tokenizer.encode(text, add_special_tokens=False)
+
+
+async def _json_parser(body, tokenizer):
+    """The response_format's parser, compiled off the event loop and the engine thread (None: no JSON)."""
+    fmt = body.response_format.type if body.response_format else "text"
+    if fmt == "text":
+        return None
+    if importlib.util.find_spec("lmformatenforcer") is None:
+        raise bad("response_format json needs the lm-format-enforcer package on the server: "
+                  "`pip install lm-format-enforcer`, or drop 'response_format'.", "response_format")
+    schema = {"type": "object"}
+    if fmt == "json_schema":
+        spec = body.response_format.json_schema or {}
+        schema = spec.get("schema", schema)
+        if schema == {}:
+            schema = {"type": "object"}
+    await asyncio.to_thread(enforcer_data, tokenizer)  # decodes the vocabulary once per tokenizer
+    return await compile_schema(schema)
 
 
 def _logprob_entry(t: TokenInfo) -> dict:
@@ -71,27 +108,18 @@ async def create_chat(engine: InferenceEngine, body, project: str, is_disconnect
     """A `chat.completion` dict, or (stream) an async iterator of `chat.completion.chunk` dicts."""
     if body.top_logprobs is not None and not body.logprobs:
         raise bad("'top_logprobs' requires 'logprobs' to be true.", "top_logprobs")
-    fmt = body.response_format.type if body.response_format else "text"
     if body.stream_options is not None and not body.stream:
         raise bad("'stream_options' is only allowed when 'stream' is true.", "stream_options")
     prepared = await engine.prepare(body.model, project)
     tok = prepared.loaded.tokenizer
-    prompt_ids = chat_prompt_ids(tok, body.messages)
+    chat_rows(body.messages, max_prompt_chars(prepared.loaded.context_length))  # cheap checks first
+    prompt_ids = await asyncio.to_thread(chat_prompt_ids, tok, body.messages)
     max_tokens = body.max_completion_tokens or body.max_tokens
     check_context(prepared.loaded.context_length, len(prompt_ids), max_tokens, "messages")
     logprobs = (body.top_logprobs or 0) if body.logprobs else None
-    schema = None
-    if fmt != "text" and importlib.util.find_spec("lmformatenforcer") is None:
-        raise bad("response_format json needs the lm-format-enforcer package on the server: "
-                  "`pip install lm-format-enforcer`, or drop 'response_format'.", "response_format")
-    if fmt == "json_schema":
-        spec = body.response_format.json_schema or {}
-        if not isinstance(spec.get("schema", {}), dict):
-            raise bad("'response_format.json_schema.schema' must be a JSON Schema object.",
-                      "response_format.json_schema.schema")
-        schema = spec.get("schema") or {"type": "object"}
-    params = sampling_params(body, max_tokens, logprobs, fmt in ("json_object", "json_schema"), len(tok),
-                             json_schema=schema)
+    parser = await _json_parser(body, tok)
+    params = sampling_params(body, max_tokens, logprobs, parser is not None, len(tok))
+    params.json_parser = parser
     n = body.n or 1
     handle = engine.submit(prepared, GenerationRequest(body.model, prompt_ids, params, n=n, project=project))
     rid, created = new_id("chatcmpl"), now()

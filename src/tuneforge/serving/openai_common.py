@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from tuneforge.serving.engine import RequestHandle
-from tuneforge.serving.params import Delta, Finished, SamplingParams, ServingError, TokenInfo
+from tuneforge.serving.params import ClientGone, Delta, Finished, SamplingParams, ServingError, TokenInfo
 
 
 def bad(message: str, param: str | None, code: str | None = None) -> ServingError:
@@ -38,7 +38,7 @@ def sampling_params(body, max_tokens: int | None, logprobs: int | None, json_mod
                     vocab_size: int, json_schema: dict | None = None) -> SamplingParams:
     bias: dict[int, float] = {}
     for key, value in (body.logit_bias or {}).items():
-        if not key.lstrip("-").isdigit() or not 0 <= int(key) < vocab_size:
+        if not (key.isascii() and key.isdigit()) or not 0 <= int(key) < vocab_size:
             raise bad(f"Invalid key {key!r} in 'logit_bias': keys are token ids from 0 to {vocab_size - 1}.",
                       "logit_bias")
         if not -100 <= value <= 100:
@@ -54,6 +54,15 @@ def sampling_params(body, max_tokens: int | None, logprobs: int | None, json_mod
         logit_bias=bias, stop=stop_list(body.stop), seed=body.seed, logprobs=logprobs, json_mode=json_mode,
         json_schema=json_schema, ignore_eos=bool(getattr(body, "ignore_eos", False)),
     )
+
+
+CHARS_PER_TOKEN = 32  # generous: real tokenizers average 3-5; a cap this loose refuses no real prompt
+
+
+def max_prompt_chars(context: int) -> int:
+    """Text longer than this cannot fit the context: refused before it is tokenized (megabytes take
+    seconds)."""
+    return context * CHARS_PER_TOKEN
 
 
 def check_context(context: int, prompt_tokens: int, max_tokens: int | None, param: str) -> None:
@@ -146,7 +155,7 @@ async def until_disconnected(coro, is_disconnected) -> object:
             return task.result()
         if await is_disconnected():
             task.cancel()
-            raise asyncio.CancelledError("client disconnected")
+            raise ClientGone()
 
 
 def usage(prompt_tokens: int, completion_tokens: int) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import AsyncIterator
 
@@ -10,6 +11,7 @@ from tuneforge.serving.openai_common import (
     bad,
     check_context,
     collect,
+    max_prompt_chars,
     merged,
     new_id,
     now,
@@ -20,7 +22,7 @@ from tuneforge.serving.openai_common import (
 from tuneforge.serving.params import Delta, Finished, GenerationRequest, PromptLogprobs, TokenInfo
 
 
-def _prompts(tokenizer, prompt) -> list[tuple[str, list[int]]]:
+def _prompts(tokenizer, prompt, max_chars: int) -> list[tuple[str, list[int]]]:
     """(text, token ids) for each prompt: a string, strings, token ids, or lists of token ids."""
     if prompt is None:
         prompt = "<|endoftext|>"
@@ -36,6 +38,9 @@ def _prompts(tokenizer, prompt) -> list[tuple[str, list[int]]]:
     for i, item in enumerate(items):
         where = "prompt" if len(items) == 1 else f"prompt[{i}]"
         if isinstance(item, str):
+            if len(item) > max_chars:
+                raise bad(f"The {where} has {len(item)} characters, more than this model's context can "
+                          f"hold. Please reduce the length of the {where}.", where, "context_length_exceeded")
             ids = tokenizer.encode(item, add_special_tokens=False)
             text = item
         else:
@@ -82,7 +87,8 @@ async def create_completion(engine: InferenceEngine, body, project: str, is_disc
         raise bad("'stream_options' is only allowed when 'stream' is true.", "stream_options")
     prepared = await engine.prepare(body.model, project)
     tok = prepared.loaded.tokenizer
-    prompts = _prompts(tok, body.prompt)
+    prompts = await asyncio.to_thread(_prompts, tok, body.prompt,
+                                      max_prompt_chars(prepared.loaded.context_length))
     for i, (_, ids) in enumerate(prompts):
         check_context(prepared.loaded.context_length, len(ids), body.max_tokens,
                       "prompt" if len(prompts) == 1 else f"prompt[{i}]")

@@ -20,9 +20,20 @@ class ServingError(Exception):
 
 class ModelNotFound(ServingError):
     def __init__(self, model: str, detail: str = ""):
+        if not detail and (model.startswith(("/", "~", ".")) or "\\" in model or ":/" in model):
+            # a path: never echoed (nor looked at); models are served by name only
+            detail = ("The model given by a path does not exist or you do not have access to it: name a "
+                      "model by its id (see GET /v1/models).")
         super().__init__(detail or f"The model `{model}` does not exist or you do not have access to it.",
                          status=404, param="model", code="model_not_found")
         self.model = model
+
+
+class ClientGone(ServingError):
+    """The client closed the connection: nothing to answer, nothing to log but one line."""
+
+    def __init__(self):
+        super().__init__("The client disconnected.", status=499)
 
 
 class QueueFull(ServingError):
@@ -45,6 +56,7 @@ class SamplingParams:
     logprobs: int | None = None  # None: no logprobs; k: the sampled token plus the top k alternatives
     json_mode: bool = False  # constrain the output to JSON: an object, or `json_schema` when given
     json_schema: dict | None = None
+    json_parser: object | None = None  # the schema's parser, compiled before submit (serving/grammar.py)
     ignore_eos: bool = False
 
 

@@ -3,14 +3,16 @@ and turn sampled tokens into `Delta`/`Finished` events (engine thread only)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from tuneforge.serving.detok import SequenceText
 from tuneforge.serving.loader import BASE_ADAPTER, LoadedModel
-from tuneforge.serving.params import Finished, GenerationRequest, PromptLogprobs, TokenInfo
+from tuneforge.serving.params import Finished, GenerationRequest, PromptLogprobs, ServingError, TokenInfo
 from tuneforge.serving.sampler import RowSampler, prompt_token_infos, sample_batch
 
+log = logging.getLogger("tuneforge.serving")
 END = object()  # posted after the last sequence of a request finishes
 GROWTH_CELLS = 32  # KV cells each admitted row should find free, so it is not set aside at once
 
@@ -20,6 +22,7 @@ class _RequestState:
     handle: object  # engine.RequestHandle
     remaining: int
     on_done: Callable[[], None]
+    failed: bool = False
 
 
 class Sequence:
@@ -73,7 +76,7 @@ class Running:
         for row, info in zip(self.rows, infos, strict=True):
             row.pos += 1
             self.accept(row, info)
-        self._drop(lambda r: r.done)
+        self._drop(lambda r: r.done or r.state.failed)
 
     def _make_room(self) -> None:
         """A fixed KV pool (llama.cpp) that cannot take one more token per row: set the youngest rows
@@ -93,7 +96,12 @@ class Running:
         self.set_aside.remove(row)
         self.rows.append(row)
 
-    def accept(self, row: Sequence, info: TokenInfo) -> None:
+    def accept(self, row: Sequence, info: TokenInfo | Exception) -> None:
+        if isinstance(info, Exception):
+            self.fail_request(row, info)
+            return
+        if row.state.failed:
+            return
         row.last = info.token_id
         row.tokens.append(info.token_id)
         row.generated += 1
@@ -117,6 +125,15 @@ class Running:
         if row.state.remaining == 0:
             handle.post(END)
             row.state.on_done()
+
+    def fail_request(self, row: Sequence, exc: Exception) -> None:
+        """End only this row's request (its other rows too): e.g. its JSON constraint broke."""
+        if not row.state.failed:
+            row.state.failed = True
+            log.warning("a row of %s failed: %s", self.loaded.key, exc)
+            row.state.handle.post(exc if isinstance(exc, ServingError)
+                                  else ServingError(f"Generation failed: {exc}", status=500))
+        row.done = True
 
     def fail(self, error: Exception, only_adapter: str | None = None) -> None:
         """Abort rows (all, or those of one adapter) with `error`, e.g. when their model is deleted."""
@@ -154,7 +171,7 @@ def prefill(running: Running, request: GenerationRequest, handle, adapter: str |
     infos = sample_batch([r.sampler for r in rows], logits[-1].unsqueeze(0).repeat(request.n, 1))
     for row, info in zip(rows, infos, strict=True):
         running.accept(row, info)
-    running._drop(lambda r: r.done)
+    running._drop(lambda r: r.done or r.state.failed)
 
 
 __all__ = ["END", "PromptLogprobs", "Running", "Sequence", "prefill"]

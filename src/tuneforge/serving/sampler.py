@@ -8,7 +8,7 @@ import torch
 from tuneforge.serving.params import SamplingParams, TokenInfo
 
 
-def _enforcer_data(tokenizer):
+def enforcer_data(tokenizer):
     key = (getattr(tokenizer, "name_or_path", ""), len(tokenizer))
     if key not in _ENFORCER_DATA:
         _ENFORCER_DATA[key] = _build_enforcer_data(tokenizer)
@@ -57,8 +57,8 @@ class RowSampler:
         if params.json_mode:
             from lmformatenforcer import JsonSchemaParser, TokenEnforcer
 
-            schema = params.json_schema or {"type": "object"}
-            self.enforcer = TokenEnforcer(_enforcer_data(tokenizer), JsonSchemaParser(schema))
+            parser = params.json_parser or JsonSchemaParser(params.json_schema or {"type": "object"})
+            self.enforcer = TokenEnforcer(enforcer_data(tokenizer), parser)
 
     def adjust(self, logits: torch.Tensor) -> None:
         """Apply this row's bias, penalties and JSON constraint to its float32 logits [V], in place."""
@@ -90,19 +90,28 @@ class RowSampler:
         return TokenInfo(token, text, float(logprobs[token]), top)
 
 
-def sample_batch(rows: list[RowSampler], logits: torch.Tensor) -> list[TokenInfo]:
+def sample_batch(rows: list[RowSampler], logits: torch.Tensor) -> list[TokenInfo | Exception]:
     """Choose the next token of every row from float32 logits [B, V] with a few batched operations
-    (per-row loops over a 49k vocabulary are slow on a busy CPU)."""
+    (per-row loops over a 49k vocabulary are slow on a busy CPU). A row whose constraint fails gets its
+    exception instead of a token: only its own request ends."""
+    failed: dict[int, Exception] = {}
     for i, row in enumerate(rows):
-        row.adjust(logits[i])
+        try:
+            row.adjust(logits[i])
+        except Exception as exc:
+            failed[i] = exc
+            logits[i].fill_(0.0)  # any finite row: its token is discarded
     logprobs = torch.log_softmax(logits, dim=-1)
     greedy = torch.argmax(logits, dim=-1).tolist()
     if all(r.params.temperature <= 0 for r in rows):
         drawn = greedy
     else:
         drawn = _draw(rows, logits)
-    out = []
+    out: list[TokenInfo | Exception] = []
     for i, row in enumerate(rows):
+        if i in failed:
+            out.append(failed[i])
+            continue
         token = greedy[i] if row.params.temperature <= 0 else drawn[i]
         row.record(token)
         out.append(row.info(token, logprobs[i]))

@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 
 from tuneforge.api.deps import current_project
+from tuneforge.api.inference import engine_lifespan, get_engine, respond
 from tuneforge.api.schemas.inference import CompletionRequest
-from tuneforge.serving.hooks import engine_lifespan, get_engine, respond
 from tuneforge.serving.openai_completions import create_completion
 
 router = APIRouter(tags=["inference"], lifespan=engine_lifespan)

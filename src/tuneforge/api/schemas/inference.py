@@ -1,14 +1,21 @@
 """Request bodies of `/v1/chat/completions` and `/v1/completions` (openai-api.md §8-9).
 
-Ranges follow OpenAI's, so an out-of-range value is a 400 naming the field. Fields OpenAI accepts but that
-do not change generation here (`user`, `metadata`, `store`, ...) are accepted and ignored.
+Ranges follow OpenAI's, so an out-of-range, NaN or wrongly typed value is a 400 naming the field. Fields
+OpenAI accepts but that do not change generation here (`user`, `metadata`, `store`, ...) are accepted and
+ignored. Limits on sizes (messages, tools, stop, prompts) keep one request from tying up the server.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+MAX_MESSAGES = 2048
+MAX_TOOLS = 128
+MAX_STOP = 4
+MAX_PROMPTS = 128
+INT64 = 2**63
 
 
 class StreamOptions(BaseModel):
@@ -22,32 +29,88 @@ class ResponseFormat(BaseModel):
     json_schema: dict[str, Any] | None = None
 
 
+def _number(ge: float, le: float):
+    return Field(None, ge=ge, le=le, allow_inf_nan=False)
+
+
 class _Sampling(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    model: str = Field(min_length=1)
-    temperature: float | None = Field(None, ge=0, le=2)
-    top_p: float | None = Field(None, ge=0, le=1)
+    model: str = Field(min_length=1, max_length=512)
+    temperature: float | None = _number(0, 2)
+    top_p: float | None = _number(0, 1)
     n: int | None = Field(None, ge=1, le=128)
     stop: str | list[str] | None = None
-    presence_penalty: float | None = Field(None, ge=-2, le=2)
-    frequency_penalty: float | None = Field(None, ge=-2, le=2)
+    presence_penalty: float | None = _number(-2, 2)
+    frequency_penalty: float | None = _number(-2, 2)
     logit_bias: dict[str, float] | None = None
-    seed: int | None = None
+    seed: int | None = Field(None, ge=-INT64, lt=INT64)  # OpenAI: a 64-bit integer
     stream: bool | None = False
     stream_options: StreamOptions | None = None
     user: str | None = None
     ignore_eos: bool = False  # vLLM's extension: decode exactly max_tokens (benchmarks)
 
+    @field_validator("stop", mode="before")
+    @classmethod
+    def _stop(cls, v):
+        if v is None or isinstance(v, str):
+            return v
+        if not isinstance(v, list) or not all(isinstance(s, str) for s in v):
+            raise ValueError("expected a string or an array of up to 4 strings")
+        if len(v) > MAX_STOP:
+            raise ValueError(f"{len(v)} stop sequences given; at most {MAX_STOP} are allowed")
+        return v
+
+    @field_validator("logit_bias", mode="before")
+    @classmethod
+    def _logit_bias(cls, v):
+        if v is None:
+            return v
+        if not isinstance(v, dict):
+            raise ValueError("expected an object mapping token ids to numbers from -100 to 100")
+        for key, value in v.items():
+            if not (isinstance(key, str) and key.isascii() and key.isdigit()):
+                raise ValueError(f"key {key!r} is not a token id (a whole number in a string, e.g. \"42\")")
+            if isinstance(value, bool) or not isinstance(value, int | float) or not -100 <= value <= 100:
+                raise ValueError(f"value {value!r} for token {key} is not a number from -100 to 100")
+        return v
+
+
+def _check_tools(v, what: str):
+    if v is None:
+        return v
+    if not isinstance(v, list) or not all(isinstance(t, dict) for t in v):
+        raise ValueError(f"expected an array of {what} objects")
+    if len(v) > MAX_TOOLS:
+        raise ValueError(f"{len(v)} {what}s given; at most {MAX_TOOLS} are allowed")
+    for i, t in enumerate(v):
+        fn = t.get("function", t) if what == "tool" else t
+        if what == "tool" and t.get("type", "function") != "function":
+            raise ValueError(f"{what} {i} has type {t.get('type')!r}; only 'function' is supported")
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn.get("name"):
+            raise ValueError(f"{what} {i} needs a function with a non-empty string 'name'")
+    return v
+
 
 class ChatCompletionRequest(_Sampling):
-    messages: list[dict[str, Any]] = Field(min_length=1)
+    messages: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_MESSAGES)
     max_tokens: int | None = Field(None, ge=1)
     max_completion_tokens: int | None = Field(None, ge=1)
     logprobs: bool | None = False
     top_logprobs: int | None = Field(None, ge=0, le=20)
     response_format: ResponseFormat | None = None
     tools: list[dict[str, Any]] | None = None
+    functions: list[dict[str, Any]] | None = None
     tool_choice: Any = None
+
+    @field_validator("tools", mode="before")
+    @classmethod
+    def _tools(cls, v):
+        return _check_tools(v, "tool")
+
+    @field_validator("functions", mode="before")
+    @classmethod
+    def _functions(cls, v):
+        return _check_tools(v, "function")
 
 
 class CompletionRequest(_Sampling):
@@ -57,3 +120,24 @@ class CompletionRequest(_Sampling):
     echo: bool | None = False
     best_of: int | None = Field(None, ge=1, le=20)
     suffix: str | None = None
+
+    @field_validator("prompt", mode="before")
+    @classmethod
+    def _prompt(cls, v):
+        if v is None or isinstance(v, str):
+            return v
+        if not isinstance(v, list):
+            raise ValueError("expected a string, an array of strings, token ids, or arrays of token ids")
+        if all(_is_id(t) for t in v) or all(isinstance(t, str) for t in v):
+            items = [v] if v and _is_id(v[0]) else v
+        elif all(isinstance(t, list) and all(_is_id(i) for i in t) for t in v):
+            items = v
+        else:
+            raise ValueError("mixes types: send a string, strings, token ids, or arrays of token ids")
+        if len(items) > MAX_PROMPTS:
+            raise ValueError(f"{len(items)} prompts given; at most {MAX_PROMPTS} per request")
+        return v
+
+
+def _is_id(t) -> bool:
+    return isinstance(t, int) and not isinstance(t, bool)

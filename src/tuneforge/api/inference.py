@@ -1,4 +1,6 @@
-"""Create the inference engine when the API starts and stop it when the API stops.
+"""The HTTP glue of the inference engine (serving/ knows no FastAPI): create the engine when the API
+starts and stop it when the API stops, find it for a request, and turn its answers and errors into
+JSON, SSE streams and OpenAI errors.
 
 Both inference routers carry `engine_lifespan`; FastAPI runs it inside the app's own lifespan, so the
 engine exists before the first request. `app.state.engine_options` (set before startup) passes keyword
@@ -9,18 +11,22 @@ TUNEFORGE_MAX_ADAPTERS (LoRA adapters kept loaded per base).
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sse_starlette.sse import EventSourceResponse
 
 from tuneforge.api.errors import APIError
 from tuneforge.serving.engine import InferenceEngine
-from tuneforge.serving.params import ServingError
+from tuneforge.serving.params import ClientGone, ServingError
+
+log = logging.getLogger("tuneforge.api")
 
 
 def _env_int(name: str, default: int) -> int:
@@ -83,6 +89,9 @@ async def respond(work):
     with `data: [DONE]`. Engine errors become OpenAI errors (mid-stream: an `error` event)."""
     try:
         result = await work
+    except ClientGone:
+        log.info("client disconnected before its answer was ready")
+        return Response(status_code=499)
     except ServingError as exc:
         raise api_error(exc) from exc
     if isinstance(result, dict):
@@ -96,4 +105,7 @@ async def _events(chunks: AsyncIterator[dict]):
             yield {"data": json.dumps(chunk, ensure_ascii=False)}
     except ServingError as exc:
         yield {"data": json.dumps(api_error(exc).body())}
+    except asyncio.CancelledError:  # the client went away mid-stream: one line, no traceback
+        log.info("client disconnected mid-stream")
+        raise
     yield {"data": "[DONE]"}
