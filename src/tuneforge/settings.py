@@ -42,6 +42,12 @@ class Settings:
     aliases: dict[str, str] = field(default_factory=dict)
     organization: str = "personal"
     max_upload_bytes: int = 512 * 1024 * 1024
+    # Any request body but an upload (a JSON body, a form): refused before it is read when larger.
+    max_request_bytes: int = 16 * 1024 * 1024
+    # Host names the server answers to besides loopback names and the address it listens on ("*": any).
+    allowed_hosts: tuple[str, ...] = ()
+    # Web origins (scheme://host[:port]) whose pages may call the API, besides those on allowed hosts.
+    allowed_origins: tuple[str, ...] = ()
     host: str = "127.0.0.1"
     port: int = 8000
     # Where each value came from ("default", "env TUNEFORGE_HOME", "config /path"), for `tuneforge config`.
@@ -74,7 +80,8 @@ class Settings:
             if f.name == "sources":
                 continue
             value = getattr(self, f.name)
-            out[f.name] = str(value) if isinstance(value, Path) else value
+            out[f.name] = str(value) if isinstance(value, Path) else list(value) if isinstance(value, tuple) \
+                else value
         return out
 
 
@@ -85,6 +92,9 @@ _ENV = {
     "default_base_model": "TUNEFORGE_DEFAULT_MODEL",
     "organization": "TUNEFORGE_ORG",
     "max_upload_bytes": "TUNEFORGE_MAX_UPLOAD_BYTES",
+    "max_request_bytes": "TUNEFORGE_MAX_REQUEST_BYTES",
+    "allowed_hosts": "TUNEFORGE_ALLOWED_HOSTS",
+    "allowed_origins": "TUNEFORGE_ALLOWED_ORIGINS",
     "host": "TUNEFORGE_HOST",
     "port": "TUNEFORGE_PORT",
 }
@@ -109,6 +119,12 @@ def _as_int(name: str, raw: object, source: str) -> int:
         return int(raw)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise SettingsError(f"{name} from {source} must be an integer, got {raw!r}.") from None
+
+
+def _as_list(raw: object) -> tuple[str, ...]:
+    """A comma-separated string (environment) or a list (config file) of names."""
+    items = raw if isinstance(raw, list | tuple) else str(raw).split(",")
+    return tuple(str(item).strip() for item in items if str(item).strip())
 
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
@@ -148,7 +164,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     cache_dir = Path(str(values.get("cache_dir") or Path.home() / ".cache" / "tuneforge")).expanduser()
     database_url = str(values.get("database_url") or f"sqlite:///{home / 'tuneforge.db'}")
     for key in ("cache_dir", "database_url", "default_base_model", "organization", "max_upload_bytes",
-                "host", "port", "aliases"):
+                "max_request_bytes", "allowed_hosts", "allowed_origins", "host", "port", "aliases"):
         sources.setdefault(key, "default")
     return Settings(
         home=home,
@@ -159,6 +175,10 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         organization=str(values.get("organization", "personal")),
         max_upload_bytes=_as_int("max_upload_bytes", values.get("max_upload_bytes", 512 * 1024 * 1024),
                                  sources["max_upload_bytes"]),
+        max_request_bytes=_as_int("max_request_bytes", values.get("max_request_bytes", 16 * 1024 * 1024),
+                                  sources["max_request_bytes"]),
+        allowed_hosts=_as_list(values.get("allowed_hosts", ())),
+        allowed_origins=_as_list(values.get("allowed_origins", ())),
         host=str(values.get("host", "127.0.0.1")),
         port=_as_int("port", values.get("port", 8000), sources["port"]),
         sources=sources,

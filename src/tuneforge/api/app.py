@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from tuneforge import __version__
 from tuneforge.api.errors import install_error_handlers
+from tuneforge.api.guard import RequestGuard
 from tuneforge.settings import Settings, get_settings
 from tuneforge.store.db import Database
 
@@ -61,6 +62,8 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = True) -
     app.state.startup_hooks = []
     app.state.shutdown_hooks = []
     install_error_handlers(app)
+    # Host, Origin, size and key checks before any route or body parsing (api/guard.py).
+    app.add_middleware(RequestGuard, settings=settings)
 
     @app.get("/health", tags=["health"])
     @app.get("/v1/health", include_in_schema=False)

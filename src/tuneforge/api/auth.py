@@ -3,8 +3,9 @@
 - No active keys: every caller is in the `default` project; any Bearer key, or none, is accepted.
 - Once `tuneforge keys create` has made a key: every /v1 request needs `Authorization: Bearer <key>`
   with an active key, and the caller sees only its key's project (others' objects answer 404).
-- A server bound to a non-loopback address sets `app.state.require_keys`, so revoking the last key
-  closes it instead of opening it to the network.
+- A request that arrives on a non-loopback address needs a key even while none exist (checked per
+  request in `api/guard.py`, so the app run under plain uvicorn is as closed as `tuneforge serve`);
+  `app.state.require_keys` forces the same for every request.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from __future__ import annotations
 import ipaddress
 import json
 import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from fastapi import Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 
 from tuneforge.api.errors import APIError
 from tuneforge.store.keys import KeyStore, mask_key
@@ -30,27 +33,37 @@ def _unauthorized(message: str) -> APIError:
     return APIError(401, message, code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
 
 
-def authenticate(request: Request, credentials: HTTPAuthorizationCredentials | None) -> str:
-    """The caller's project, or a 401 in OpenAI's shape. Also sets `request.state.project`."""
-    state = request.app.state
+@dataclass(frozen=True)
+class Caller:
+    project: str
+    open_server: bool  # no active keys: any key (or none) is accepted
+
+
+def bearer_secret(headers: Mapping[str, str]) -> str:
+    """The key of an `Authorization: Bearer KEY` header ("" when absent or of another scheme)."""
+    scheme, _, secret = headers.get("authorization", "").strip().partition(" ")
+    return secret.strip() if scheme.lower() == "bearer" else ""
+
+
+def authenticate(state, secret: str, *, require_keys: bool = False) -> Caller:
+    """The caller's project, or a 401 in OpenAI's shape. `require_keys`: the request arrived on a
+    network address, so an open (key-less) server refuses it instead of serving the default project."""
     keys = KeyStore(state.db)
-    secret = credentials.credentials.strip() if credentials else ""
     project = keys.project_for(secret) if secret else None
-    if project is None:
-        if keys.any_active():
-            if not secret:
-                raise _unauthorized("You didn't provide an API key. Send it in an Authorization header "
-                                    "using Bearer auth (Authorization: Bearer YOUR_KEY). Keys come from "
-                                    "`tuneforge keys create --project NAME`.")
-            raise _unauthorized(f"Incorrect API key provided: {mask_key(secret)}. It is unknown or "
-                                f"revoked; list valid keys with `tuneforge keys list`.")
-        if getattr(state, "require_keys", False):
-            raise _unauthorized("This server listens on a network address and has no active API keys, so "
-                                "it accepts no requests. Create one with `tuneforge keys create --project "
-                                "NAME`.")
-        project = DEFAULT_PROJECT
-    request.state.project = project
-    return project
+    if project is not None:
+        return Caller(project, open_server=False)
+    if keys.any_active():
+        if not secret:
+            raise _unauthorized("You didn't provide an API key. Send it in an Authorization header "
+                                "using Bearer auth (Authorization: Bearer YOUR_KEY). Keys come from "
+                                "`tuneforge keys create --project NAME`.")
+        raise _unauthorized(f"Incorrect API key provided: {mask_key(secret)}. It is unknown or "
+                            f"revoked; list valid keys with `tuneforge keys list`.")
+    if require_keys:
+        raise _unauthorized("This server listens on a network address and has no active API keys, so "
+                            "it accepts no requests. Create one with `tuneforge keys create --project "
+                            "NAME`.")
+    return Caller(DEFAULT_PROJECT, open_server=True)
 
 
 def reject_nul_bytes(request: Request) -> None:

@@ -14,6 +14,7 @@ from tuneforge.api.auth import (
     DEFAULT_PROJECT,
     authenticate,
     bearer_scheme,
+    bearer_secret,
     reject_nul_bytes,
     reject_nul_in_json,
 )
@@ -42,12 +43,17 @@ def get_file_store(request: Request) -> FileStore:
 
 
 async def current_project(
-    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer_scheme)
+    request: Request, _credentials: HTTPAuthorizationCredentials | None = Depends(bearer_scheme)
 ) -> str:
-    """The project of the caller's API key (401 if keys exist and the key is missing or wrong);
-    `default` while no keys are configured. Also refuses NUL characters in the URL or a JSON body
-    (400) for every route: PostgreSQL cannot store them and would otherwise answer with a 500."""
-    project = await run_in_threadpool(authenticate, request, credentials)
+    """The project of the caller's API key, as `api/guard.py` authenticated it before the body was read
+    (401 there if keys exist and the key is missing or wrong; `default` while no keys exist). Also
+    refuses NUL characters in the URL or a JSON body (400) for every route: PostgreSQL cannot store
+    them and would otherwise answer with a 500."""
+    project = getattr(request.state, "project", None)
+    if project is None:  # an app without the guard (never in tuneforge itself): authenticate here
+        caller = await run_in_threadpool(authenticate, request.app.state, bearer_secret(request.headers),
+                                         require_keys=getattr(request.app.state, "require_keys", False))
+        project = request.state.project = caller.project
     reject_nul_bytes(request)
     await reject_nul_in_json(request)
     return project

@@ -37,7 +37,7 @@ def serve(
     import uvicorn
 
     from tuneforge.api.app import create_app
-    from tuneforge.api.auth import bind_refusal, is_loopback_host
+    from tuneforge.api.auth import bind_refusal
 
     settings = get_settings()
     host = host or settings.host
@@ -46,9 +46,8 @@ def serve(
     refusal = bind_refusal(host, keys_configured)
     if refusal:
         fail(refusal)
+    # Requests arriving on a network address need a key even if the last one is revoked (api/guard.py).
     app = create_app(settings, start_worker=workers)
-    # Bound to the network: fail closed if the last key is revoked while running.
-    app.state.require_keys = not is_loopback_host(host)
     auth = "API keys required" if keys_configured else "no API keys: any Bearer token is accepted"
     console.print(f"tuneforge API on http://{host}:{port}/v1 ({auth}); "
                   f"set OPENAI_BASE_URL=http://{host}:{port}/v1", highlight=False)
