@@ -1,0 +1,144 @@
+"""Hostile or careless requests: every malformed field is a 400 in OpenAI's shape naming the field (never a
+500), a costly response_format is refused before it reaches the decode thread, a huge prompt is refused
+before it is tokenized, and a model named by a server path is an unknown model that echoes no path."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+
+import httpx
+import pytest
+from servekit import FT_ID
+
+MSG = [{"role": "user", "content": "hi"}]
+
+
+@pytest.fixture
+def http(live):
+    with httpx.Client(base_url=live.base_url, timeout=60) as c:
+        yield c
+
+
+def _post(http, path: str, body: dict):
+    """Raw JSON, so NaN and Infinity reach the server as Python's json writes them."""
+    return http.post(path, content=json.dumps(body), headers={"Content-Type": "application/json"})
+
+
+def _error(response, param_prefix: str) -> dict:
+    assert response.status_code == 400, response.text
+    err = response.json()["error"]
+    assert set(err) == {"message", "type", "param", "code"}
+    assert err["type"] == "invalid_request_error"
+    assert err["param"] and err["param"].startswith(param_prefix), err
+    return err
+
+
+@pytest.mark.parametrize(("fields", "param"), [
+    ({"messages": [{"role": ["user"], "content": "x"}]}, "messages[0].role"),
+    ({"messages": [{"role": {"a": 1}, "content": "x"}]}, "messages[0].role"),
+    ({"messages": [{"role": "user", "content": 5}]}, "messages[0].content"),
+    ({"messages": [{"role": "user", "content": {"text": "x"}}]}, "messages[0].content"),
+    ({"messages": ["hello"]}, "messages"),
+    ({"messages": []}, "messages"),
+    ({"messages": MSG * 2049}, "messages"),
+    ({"logit_bias": {"²": 1}}, "logit_bias"),
+    ({"logit_bias": {"abc": 1}}, "logit_bias"),
+    ({"logit_bias": {"99999999": 1}}, "logit_bias"),
+    ({"logit_bias": {"5": 101}}, "logit_bias"),
+    ({"logit_bias": {"5": -1000}}, "logit_bias"),
+    ({"seed": 2**64}, "seed"),
+    ({"seed": -(2**70)}, "seed"),
+    ({"stop": ["a", "b", "c", "d", "e"]}, "stop"),
+    ({"stop": [1, 2]}, "stop"),
+    ({"n": 0}, "n"),
+    ({"n": 10**9}, "n"),
+    ({"max_tokens": -1}, "max_tokens"),
+    ({"max_tokens": "lots"}, "max_tokens"),
+    ({"max_completion_tokens": -3}, "max_completion_tokens"),
+    ({"temperature": 2.5}, "temperature"),
+    ({"temperature": math.nan}, "temperature"),
+    ({"top_p": math.inf}, "top_p"),
+    ({"top_p": 1.5}, "top_p"),
+    ({"top_logprobs": 21, "logprobs": True}, "top_logprobs"),
+    ({"tools": [{"type": "function", "function": {"name": f"f{i}"}} for i in range(129)]}, "tools"),
+    ({"tools": [{"type": "function", "function": {"description": "no name"}}]}, "tools"),
+    ({"tools": "everything"}, "tools"),
+    ({"functions": [{"name": f"f{i}"} for i in range(129)]}, "functions"),
+])
+def test_chat_malformed_fields_are_400_naming_the_field(http, fields, param):
+    body = {"model": FT_ID, "messages": MSG, "max_tokens": 2, **fields}
+    _error(_post(http, "/chat/completions", body), param)
+
+
+@pytest.mark.parametrize(("fields", "param"), [
+    ({"logprobs": 6}, "logprobs"),
+    ({"logprobs": -1}, "logprobs"),
+    ({"prompt": [[1, 2], [99999999]]}, "prompt[1]"),
+    ({"prompt": [[1, 2], ["x"]]}, "prompt"),
+    ({"best_of": 1, "n": 2}, "best_of"),
+    ({"seed": 2**64}, "seed"),
+])
+def test_completion_malformed_fields_are_400_naming_the_field(http, fields, param):
+    _error(http.post("/completions", json={"model": "tiny-llama", "prompt": "x", "max_tokens": 2, **fields}),
+           param)
+
+
+def test_64_bit_seeds_are_accepted_and_reproducible(http):
+    body = {"model": "tiny-llama", "prompt": "x", "max_tokens": 4, "temperature": 1}
+    for seed in (2**63 - 1, -(2**63)):
+        first = http.post("/completions", json={**body, "seed": seed})
+        again = http.post("/completions", json={**body, "seed": seed})
+        assert first.status_code == 200, first.text
+        assert first.json()["choices"][0]["text"] == again.json()["choices"][0]["text"]
+
+
+def _schema_format(schema) -> dict:
+    return {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}
+
+
+@pytest.mark.parametrize("schema", [
+    {"type": "object", "properties": {"a": {"type": "string", "pattern": "[a-z]{1,20000}[0-9]{1,20000}"}}},
+    {"type": "object", "properties": {"a": {"type": "string", "pattern": "(("}}},
+    ["not", "an", "object"],
+    {"type": "thing"},
+    {"type": "object", "properties": {"a": {"$ref": "#/$defs/missing"}}},
+    {"type": "object", "properties": {"a": {"$ref": "https://example.com/schema.json"}}},
+])
+def test_costly_or_invalid_json_schema_is_400_response_format(http, schema):
+    started = time.monotonic()
+    r = http.post("/chat/completions", json={"model": FT_ID, "messages": MSG, "max_tokens": 2,
+                                             "response_format": _schema_format(schema)})
+    _error(r, "response_format")
+    assert time.monotonic() - started < 10  # refused up front, not after building an automaton
+
+
+def test_property_names_like_keywords_are_fine(http):
+    schema = {"type": "object", "properties": {"type": {"type": "string", "maxLength": 3},
+                                               "pattern": {"type": "boolean"}}, "required": ["pattern"]}
+    r = http.post("/chat/completions", json={"model": FT_ID, "messages": MSG, "max_tokens": 12,
+                                             "response_format": _schema_format(schema)})
+    assert r.status_code == 200, r.text
+
+
+def test_huge_prompt_is_refused_before_tokenizing_and_the_server_stays_responsive(live, http):
+    huge = "word " * 1_600_000  # 8 MB
+    started = time.monotonic()
+    r = http.post("/completions", json={"model": "tiny-llama", "prompt": huge, "max_tokens": 1})
+    err = _error(r, "prompt")
+    assert err["code"] == "context_length_exceeded"
+    r = http.post("/chat/completions", json={"model": "tiny-llama", "max_tokens": 1,
+                                             "messages": [{"role": "user", "content": huge}]})
+    assert _error(r, "messages")["code"] == "context_length_exceeded"
+    assert time.monotonic() - started < 10
+    assert httpx.get(live.url + "/v1/health", timeout=10).status_code in (200, 401)
+
+
+def test_model_named_by_a_server_path_is_404_without_the_path(http, tiny_model_dir):
+    for model in (str(tiny_model_dir), str(tiny_model_dir.parent), "/etc"):
+        r = http.post("/chat/completions", json={"model": model, "messages": MSG, "max_tokens": 2})
+        assert r.status_code == 404, r.text
+        err = r.json()["error"]
+        assert err["code"] == "model_not_found" and err["param"] == "model"
+        assert model not in err["message"] and str(tiny_model_dir.parent) not in err["message"]
