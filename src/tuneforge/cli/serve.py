@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 
@@ -18,6 +19,8 @@ user_error(KeyStoreError)
 keys_app = typer.Typer(help="API keys: once one exists, every request needs a valid key and sees only "
                             "its project's files, jobs and models.", no_args_is_help=True)
 console = Console()
+GRACEFUL_SHUTDOWN_S = 10  # open connections get this long to finish after SIGTERM or Ctrl-C
+CHILD_STOP_S = 20  # then a trainer gets this long to stop between steps before it is killed
 
 
 def _database() -> Database:
@@ -51,7 +54,28 @@ def serve(
     auth = "API keys required" if keys_configured else "no API keys: any Bearer token is accepted"
     console.print(f"tuneforge API on http://{host}:{port}/v1 ({auth}); "
                   f"set OPENAI_BASE_URL=http://{host}:{port}/v1", highlight=False)
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    # Open event streams (`fine_tunes.follow`) would hold a graceful shutdown forever: bound it.
+    uvicorn.run(app, host=host, port=port, log_level=log_level,
+                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
+    stop_children(CHILD_STOP_S)
+
+
+def stop_children(timeout: float) -> list[int]:
+    """End every process this server started that is still alive once it has shut down (a trainer
+    stopping between steps, a merge subprocess): SIGTERM, then SIGKILL after `timeout`. A stopped job
+    resumes from its last checkpoint, as after a crash. Returns the pids that had to be stopped."""
+    import psutil
+
+    children = psutil.Process().children(recursive=True)
+    for child in children:
+        with contextlib.suppress(psutil.Error):
+            child.terminate()
+    _, alive = psutil.wait_procs(children, timeout=timeout)
+    for child in alive:
+        with contextlib.suppress(psutil.Error):
+            child.kill()
+    psutil.wait_procs(alive, timeout=5)
+    return [child.pid for child in children]
 
 
 @keys_app.command("create")
