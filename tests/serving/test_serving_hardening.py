@@ -142,3 +142,24 @@ def test_model_named_by_a_server_path_is_404_without_the_path(http, tiny_model_d
         err = r.json()["error"]
         assert err["code"] == "model_not_found" and err["param"] == "model"
         assert model not in err["message"] and str(tiny_model_dir.parent) not in err["message"]
+
+
+def test_a_big_n_request_does_not_starve_a_small_chat(live, http):
+    # n=64 rows that never stop early: before fairness, all 64 took the batch and a 2-token chat waited
+    # for every one of them to finish.
+    big = {"model": "tiny-llama", "prompt": "go", "max_tokens": 1900, "n": 64, "ignore_eos": True,
+           "stream": True}
+    with http.stream("POST", "/completions", json=big) as stream:
+        lines = stream.iter_lines()  # keep the iterator: dropping it closes the connection
+        next(lines)  # the big request is decoding
+        started = time.monotonic()
+        small = http.post("/chat/completions", json={"model": "tiny-llama", "messages": MSG, "max_tokens": 2},
+                          timeout=60)
+        waited = time.monotonic() - started
+        assert small.status_code == 200, small.text
+        assert small.json()["choices"][0]["finish_reason"] in ("stop", "length")
+        assert waited < 10, f"the small chat waited {waited:.1f} s behind the big request"
+    deadline = time.monotonic() + 10  # the big request's client went away: its rows go too
+    while live.engine.stats()["open_requests"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert live.engine.stats()["open_requests"] == 0

@@ -73,6 +73,20 @@ class Prepared:
     merged_key: str | None = None  # set when `loaded` is the adapter's merged copy
 
 
+@dataclass
+class Ticket:
+    """A waiting request; one with many rows is admitted in parts (`next`: its first row not admitted)."""
+
+    prepared: Prepared
+    request: GenerationRequest
+    handle: RequestHandle
+    state: object | None = None  # the rows' shared state, once a first part runs
+    next: int = 0
+
+
+PREFILL_TOKENS = 4096  # prompt tokens one admission pass prefills (at least one request)
+
+
 def _merge_budget() -> int:
     """TUNEFORGE_LLAMACPP_MERGED_MB: memory for merged copies of adapters (weights + KV pool); 0: none."""
     return int(float(os.environ.get("TUNEFORGE_LLAMACPP_MERGED_MB", "2048")) * 2**20)
@@ -92,7 +106,7 @@ class InferenceEngine:
         self._loading: dict[str, Future] = {}
         self._targets: dict[str, ModelTarget] = {}
         self._running: dict[str, Running] = {}
-        self._waiting: deque[tuple[Prepared, GenerationRequest, RequestHandle]] = deque()
+        self._waiting: deque[Ticket] = deque()
         self._commands: deque = deque()
         self.merge_budget = _merge_budget()
         self._merged: OrderedDict[str, int] = OrderedDict()  # merged copy key -> bytes, least recent first
@@ -244,7 +258,7 @@ class InferenceEngine:
                 raise QueueFull(self.max_queued, round(wait))
             self._open += 1
         handle = RequestHandle(self, asyncio.get_running_loop())
-        self._waiting.append((prepared, request, handle))
+        self._waiting.append(Ticket(prepared, request, handle))
         self._wake.set()
         return handle
 
@@ -308,42 +322,73 @@ class InferenceEngine:
 
     def _admit(self) -> bool:
         """Prefill waiting requests into their model's running batch while it has room (rows and KV
-        cells). Rows set aside for room come back first; a model's requests join in arrival order."""
+        cells). Rows set aside for room come back first; a model's requests join in arrival order.
+        Fairness (as vLLM's scheduler): one request decodes at most a fair share of the batch at once and
+        is admitted in parts, each part going to the back of the queue; one pass prefills at most
+        PREFILL_TOKENS prompt tokens, so a big request cannot starve small ones."""
         admitted = False
         blocked: set[str] = set()  # models whose next request or set-aside row must wait for room
         for key, running in list(self._running.items()):
             admitted |= self._resume_set_aside(running)
             if running.set_aside:
                 blocked.add(key)
+        budget = PREFILL_TOKENS
         for _ in range(len(self._waiting)):
-            prepared, request, handle = self._waiting.popleft()
-            if handle.cancelled:
+            ticket = self._waiting.popleft()
+            if ticket.handle.cancelled or (ticket.state is not None and ticket.state.failed):
                 continue
-            loaded = self._models.get(prepared.merged_key or "")
-            if loaded is None:  # no merged copy, or it was unloaded meanwhile: the base applies the adapter
-                loaded = self._models.get(prepared.target.weights_key)
+            loaded = self._loaded_for(ticket)
             if loaded is None:  # unloaded while waiting
-                handle.post(ModelNotFound(request.model))
+                ticket.handle.post(ModelNotFound(ticket.request.model))
                 continue
             running = self._running.setdefault(loaded.key, Running(loaded))
-            too_many = running.rows and len(running.rows) + request.n > self.max_batch_rows
-            if loaded.key in blocked or too_many or not running.fits(len(request.prompt_ids), request.n):
-                blocked.add(loaded.key)
-                self._waiting.append((prepared, request, handle))
+            take = self._rows_to_take(ticket, running)
+            if take == 0 or (admitted and budget < len(ticket.request.prompt_ids)):
+                self._waiting.append(ticket)  # its share is decoding, or this pass's prefill is spent
                 continue
-            started = time.monotonic()
-            try:
-                adapter = None
-                if prepared.target.kind == "lora" and loaded.key != prepared.merged_key:
-                    adapter = loaded.ensure_adapter(prepared.target.path, running.adapters_in_use())
-                prefill(running, request, handle, adapter, on_done=lambda s=started: self._done(s))
-            except ServingError as exc:
-                handle.post(exc)
-            except Exception as exc:
-                log.exception("prefill failed for %s", request.model)
-                handle.post(ServingError(f"Generation failed: {exc}", status=500))
+            if loaded.key in blocked or take < 0 or not running.fits(len(ticket.request.prompt_ids), take):
+                blocked.add(loaded.key)
+                self._waiting.append(ticket)
+                continue
+            budget -= len(ticket.request.prompt_ids)
+            self._prefill(ticket, running, loaded, take)
             admitted = True
         return admitted
+
+    def _loaded_for(self, ticket: Ticket) -> LoadedModel | None:
+        loaded = self._models.get(ticket.prepared.merged_key or "")
+        if loaded is None:  # no merged copy, or it was unloaded meanwhile: the base applies the adapter
+            loaded = self._models.get(ticket.prepared.target.weights_key)
+        return loaded
+
+    def _rows_to_take(self, ticket: Ticket, running: Running) -> int:
+        """Rows of this request to admit now: 0 when its fair share is already decoding, -1 when the batch
+        has no room."""
+        share = max(1, self.max_batch_rows // 2)
+        active = running.rows_of(ticket.state) if ticket.state is not None else 0
+        want = min(ticket.request.n - ticket.next, share - active)
+        if want <= 0:
+            return 0
+        room = self.max_batch_rows - len(running.rows) if running.rows else want
+        return min(want, room) if room > 0 else -1
+
+    def _prefill(self, ticket: Ticket, running: Running, loaded: LoadedModel, take: int) -> None:
+        prepared, request, handle = ticket.prepared, ticket.request, ticket.handle
+        started = time.monotonic()
+        try:
+            adapter = None
+            if prepared.target.kind == "lora" and loaded.key != prepared.merged_key:
+                adapter = loaded.ensure_adapter(prepared.target.path, running.adapters_in_use())
+            ticket.state = prefill(running, request, handle, adapter, on_done=lambda s=started: self._done(s),
+                                   state=ticket.state, first=ticket.next, count=take)
+            ticket.next += take
+            if ticket.next < request.n:
+                self._waiting.append(ticket)  # the rest joins later, after the requests behind it
+        except ServingError as exc:
+            handle.post(exc)
+        except Exception as exc:
+            log.exception("prefill failed for %s", request.model)
+            handle.post(ServingError(f"Generation failed: {exc}", status=500))
 
     def _resume_set_aside(self, running: Running) -> bool:
         resumed = False

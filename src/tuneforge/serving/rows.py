@@ -55,6 +55,10 @@ class Running:
         self.peak_rows = 0  # the most rows decoded together (observability and tests)
         self.set_aside_count = 0  # how often a row had to be set aside (observability and tests)
 
+    def rows_of(self, state) -> int:
+        """Rows of one request in this batch (decoding or set aside)."""
+        return sum(1 for r in self.rows + self.set_aside if r.state is state)
+
     def adapters_in_use(self) -> set[str]:
         return {r.adapter for r in self.rows + self.set_aside if r.adapter}
 
@@ -152,26 +156,31 @@ class Running:
 
 
 def prefill(running: Running, request: GenerationRequest, handle, adapter: str | None,
-            on_done: Callable[[], None]) -> None:
-    """Run the prompt once for the request's `n` rows and sample each row's first token."""
+            on_done: Callable[[], None], state: _RequestState | None = None, first: int = 0,
+            count: int | None = None) -> _RequestState:
+    """Run the prompt once for `count` of the request's `n` rows (from row `first`; all by default) and
+    sample each row's first token. A request admitted in parts passes the `state` the first part made."""
     loaded = running.loaded
-    state = _RequestState(handle, request.n, on_done)
-    rows = [Sequence(state, request, i, loaded, adapter) for i in range(request.n)]
+    count = request.n - first if count is None else count
+    state = state or _RequestState(handle, request.n, on_done)
+    rows = [Sequence(state, request, first + i, loaded, adapter) for i in range(count)]
     generate = rows[0].max_new > 0  # not e.g. echo with max_tokens=0: score the prompt, generate nothing
+    want_prompt_lp = request.prompt_logprobs and first == 0
     logits = running.batch.prefill(request.prompt_ids, adapter or BASE_ADAPTER,
-                                   request.n if generate else 0, all_logits=request.prompt_logprobs)
-    if request.prompt_logprobs:
+                                   count if generate else 0, all_logits=want_prompt_lp)
+    if want_prompt_lp:
         k = request.params.logprobs or 0
         handle.post(PromptLogprobs(prompt_token_infos(loaded.tokenizer, request.prompt_ids, logits, k)))
     if not generate:
         for row in rows:
             running.finish(row, "length")
-        return
+        return state
     running.rows.extend(rows)
-    infos = sample_batch([r.sampler for r in rows], logits[-1].unsqueeze(0).repeat(request.n, 1))
+    infos = sample_batch([r.sampler for r in rows], logits[-1].unsqueeze(0).repeat(count, 1))
     for row, info in zip(rows, infos, strict=True):
         running.accept(row, info)
     running._drop(lambda r: r.done or r.state.failed)
+    return state
 
 
 __all__ = ["END", "PromptLogprobs", "Running", "Sequence", "prefill"]
