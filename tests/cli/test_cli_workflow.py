@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
+import threading
 import time
 
 import httpx
@@ -98,20 +100,35 @@ def test_create_follows_to_a_model_and_reuses_the_upload(live_server, train_file
 def test_ctrl_c_detaches_and_leaves_the_job_running(live_server, train_file):
     env = live_server.env()
     created = json.loads(run_cli("jobs", "create", "-t", str(train_file), "-m", "tiny-llama", "--n-epochs",
-                                 "3", "--no-follow", "--json", env=env).out)
+                                 "50", "--no-follow", "--json", env=env).out)
     job_id = created["id"]
+    job_url = f"{live_server.base_url}/fine_tuning/jobs/{job_id}"
     proc = subprocess.Popen([TUNEFORGE, "jobs", "follow", job_id], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env={**__import__("os").environ, **env})
+                            stderr=subprocess.STDOUT, text=True, env={**os.environ, **env})
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+    reader.start()
     try:
-        time.sleep(6)  # long enough to have polled the job a few times
+        # Ctrl-C as soon as it follows: 50 epochs cannot finish in that moment on any machine.
+        wait_until(lambda: lines, what="`jobs follow` to print the job")
         proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=30)
+        proc.wait(timeout=30)
+        reader.join(timeout=10)
     finally:
         proc.kill()
-    assert proc.returncode == 130
+    out = "".join(lines)
+    assert proc.returncode == 130, out
     assert f"Stopped following; job {job_id} is still" in out
     assert f"tuneforge jobs follow {job_id}" in out and f"tuneforge jobs cancel {job_id}" in out
     assert "Traceback" not in out
-    status = httpx.get(f"{live_server.base_url}/fine_tuning/jobs/{job_id}").json()["status"]
-    assert status not in ("cancelled", "failed")
+    assert httpx.get(job_url).json()["status"] in ("validating_files", "queued", "running")
     run_cli("jobs", "cancel", job_id, env=env)
+
+
+def wait_until(predicate, timeout: float = 120, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.2)
+    return value
