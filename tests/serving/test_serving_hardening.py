@@ -5,6 +5,7 @@ before it is tokenized, and a model named by a server path is an unknown model t
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 
@@ -163,3 +164,49 @@ def test_a_big_n_request_does_not_starve_a_small_chat(live, http):
     while live.engine.stats()["open_requests"] and time.monotonic() < deadline:
         time.sleep(0.05)
     assert live.engine.stats()["open_requests"] == 0
+
+
+class _Records(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+
+def _about_disconnect(record: logging.LogRecord) -> bool:
+    return "disconnect" in record.getMessage() or "Cancelled" in record.getMessage()
+
+
+def test_client_disconnect_is_one_log_line_without_traceback(live):
+    records = _Records()
+    loggers = [logging.getLogger(n) for n in ("", "uvicorn")]  # uvicorn's loggers stop at "uvicorn"
+    for lg in loggers:
+        lg.addHandler(records)
+    level = logging.getLogger("tuneforge.api").level
+    logging.getLogger("tuneforge.api").setLevel(logging.INFO)
+    try:
+        body = {"model": "tiny-llama", "prompt": "go", "max_tokens": 1900, "ignore_eos": True}
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(live.base_url + "/completions", json=body, timeout=1.0)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and (live.engine.stats()["open_requests"]
+                                               or not any(_about_disconnect(r) for r in records.records)):
+            time.sleep(0.05)
+    finally:
+        for lg in loggers:
+            lg.removeHandler(records)
+        logging.getLogger("tuneforge.api").setLevel(level)
+    lines = [r for r in records.records if _about_disconnect(r)]
+    assert len(lines) == 1, [r.getMessage() for r in records.records]
+    assert not [r for r in records.records if r.exc_info], [r.getMessage() for r in records.records]
+
+
+def test_echo_logprobs_of_a_long_prompt_cover_every_token(client, tokenizer):
+    prompt = "The refund policy covers orders shipped to Canada. " * 60  # > 256 tokens: several chunks
+    count = len(tokenizer.encode(prompt, add_special_tokens=False))
+    r = client.completions.create(model="tiny-llama", prompt=prompt, max_tokens=0, echo=True, logprobs=2)
+    lp = r.choices[0].logprobs
+    assert len(lp.tokens) == count and lp.token_logprobs[0] is None
+    assert all(v <= 0 for v in lp.token_logprobs[1:]) and all(len(t) >= 2 for t in lp.top_logprobs[1:])

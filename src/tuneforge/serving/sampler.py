@@ -137,18 +137,27 @@ def _draw(rows: list[RowSampler], logits: torch.Tensor) -> list[int]:
     return torch.searchsorted(cdf, target).clamp_(max=probs.shape[1] - 1).squeeze(1).tolist()
 
 
+PROMPT_CHUNK = 256  # prompt positions scored at a time: [256, V] floats, not [L, V] twice over
+
+
 def prompt_token_infos(tokenizer, prompt_ids: list[int], logits: torch.Tensor, k: int) -> list[TokenInfo]:
-    """Logprobs of each prompt token given the ones before it (the first has none): for `echo`."""
-    logprobs = torch.log_softmax(logits.float(), dim=-1)
+    """Logprobs of each prompt token given the ones before it (the first has none): for `echo`. Scored
+    chunk by chunk, keeping only each token's logprob and its top k (a full log-softmax copy of a
+    4,000-token prompt is 800 MB)."""
     out = [TokenInfo(prompt_ids[0], tokenizer.decode([prompt_ids[0]]), float("nan"))]
-    for pos in range(1, len(prompt_ids)):
-        row = logprobs[pos - 1]
-        tok = prompt_ids[pos]
-        top = []
-        if k:
-            values, ids = torch.topk(row, k)
-            top = [(int(i), tokenizer.decode([int(i)]), float(v)) for v, i in zip(values, ids, strict=True)]
-        out.append(TokenInfo(tok, tokenizer.decode([tok]), float(row[tok]), top))
+    for start in range(0, len(prompt_ids) - 1, PROMPT_CHUNK):
+        end = min(start + PROMPT_CHUNK, len(prompt_ids) - 1)
+        rows = torch.log_softmax(logits[start:end].float(), dim=-1)
+        targets = torch.tensor(prompt_ids[start + 1:end + 1], dtype=torch.long)
+        chosen = rows.gather(1, targets.unsqueeze(1)).squeeze(1).tolist()
+        tops = torch.topk(rows, k, dim=-1) if k else None
+        for j, tok in enumerate(targets.tolist()):
+            top = []
+            if tops is not None:
+                top = [(int(i), tokenizer.decode([int(i)]), float(v))
+                       for v, i in zip(tops.values[j], tops.indices[j], strict=True)]
+            out.append(TokenInfo(tok, tokenizer.decode([tok]), chosen[j], top))
+        del rows
     return out
 
 
