@@ -1,8 +1,7 @@
 """Database engine and sessions (SQLAlchemy 2). SQLite (WAL) by default, PostgreSQL by URL.
 
-Table modules (`store/tables_*.py`) subclass `Base`; `Database.init_schema()` creates every table on
-first start.
-Schema changes: see docs/database.md.
+Table modules (`store/tables_*.py`) subclass `Base`; `Database.init_schema()` creates or upgrades the
+schema with the Alembic revisions in `store/migrations/`. Schema changes: see docs/database.md.
 """
 
 from __future__ import annotations
@@ -56,10 +55,11 @@ class Database:
         return cls(settings.database_url)
 
     def init_schema(self) -> None:
-        # Import table modules so they register on Base.metadata before create_all.
-        from tuneforge.store import tables  # noqa: F401
+        """Create the schema, or upgrade it to this version's (`alembic upgrade head`); safe to call
+        from several processes at once, and a no-op when the schema is current."""
+        from tuneforge.store import migrations, tables  # noqa: F401  (tables: registers every table)
 
-        Base.metadata.create_all(self.engine)
+        migrations.upgrade(self.engine)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
