@@ -92,9 +92,8 @@ async def _json_parser(body, tokenizer):
     schema = {"type": "object"}
     if fmt == "json_schema":
         spec = body.response_format.json_schema or {}
-        schema = spec.get("schema", schema)
-        if schema == {}:
-            schema = {"type": "object"}
+        if spec.get("schema") not in (None, {}):  # none or empty: any JSON object, as before
+            schema = spec["schema"]
     await asyncio.to_thread(enforcer_data, tokenizer)  # decodes the vocabulary once per tokenizer
     return await compile_schema(schema)
 
