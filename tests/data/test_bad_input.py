@@ -40,7 +40,8 @@ def test_openai_error_names_example_and_message(tmp_path):
     code, message = validate_file(path).openai_error()
     assert code == "invalid_training_file"
     assert message.startswith(
-        "The job failed due to an invalid training file. Invalid file format. Example 100, message 2"
+        "The job failed due to an invalid training file. Invalid file format. "
+        "Line 100 (example 100), message 2"
     )
     assert "Discriminator 'role' is missing" in message
     code, message = validate_file(path).openai_error(param="validation_file")

@@ -48,7 +48,9 @@ class StatsAccumulator:
 
     def add_row(self, row: dict, fmt: str) -> None:
         if fmt == "chat":
-            msgs = row.get("messages") or []
+            msgs = row.get("messages")
+            if not isinstance(msgs, list):  # the row already has a finding; keep the stats total
+                msgs = []
             self.messages.append(len(msgs))
             self.no_system += not any(
                 isinstance(m, dict) and m.get("role") in ("system", "developer") for m in msgs
@@ -61,7 +63,8 @@ class StatsAccumulator:
                 )
             )
         elif fmt == "legacy":
-            self.chars.append(len(str(row.get("prompt", ""))) + len(str(row.get("completion", ""))))
+            self.chars.append(sum(len(v) for v in (row.get("prompt"), row.get("completion"))
+                                  if isinstance(v, str)))
 
     def add_tokens(self, n_tokens: int, n_trained: int, max_tokens: int) -> None:
         self.tokens.append(n_tokens)

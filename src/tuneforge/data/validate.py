@@ -8,6 +8,7 @@ duplicate detection, and at most MAX_FINDINGS_PER_CODE stored findings per code.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 from collections import Counter
@@ -16,8 +17,12 @@ from pathlib import Path
 
 from tuneforge.data.findings import ERROR, Finding, FindingCollector
 from tuneforge.data.io import MAX_LINE_BYTES, DataFileError, iter_lines, read_head, sniff_binary
+from tuneforge.data.limits import min_examples as _min_examples
 from tuneforge.data.rows import CHAT, DPO, LEGACY, UNKNOWN, check_row
 from tuneforge.data.stats import StatsAccumulator
+
+_TRAINING_MIN = _min_examples("training", legacy=False)
+MAX_TRACKED_BLANKS = 100_000
 
 # The trainer's default `max_seq_length`: longer examples are truncated from the end, as OpenAI does.
 DEFAULT_MAX_TOKENS = 2048
@@ -44,6 +49,9 @@ class ValidationReport:
     suppressed: dict[str, int] = field(default_factory=dict)
     method: str = "supervised"
     first_error: Finding | None = None
+    # Line numbers of blank lines (the first MAX_TRACKED_BLANKS), so an error can name both the line in
+    # the file and the example index, which differ once blank lines precede it.
+    blank_lines: list[int] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -89,13 +97,13 @@ class ValidationReport:
         if first.code == "too_few_examples":
             return "invalid_n_examples", (
                 f"{what.capitalize()} file has {self.n_examples} example(s), but must "
-                f"have at least {self.stats.get('min_examples', 10)} examples"
+                f"have at least {self.stats.get('min_examples', _TRAINING_MIN)} examples"
             )
         if first.code in ("empty_file", "binary_file", "json_array", "unknown_format", "mixed_formats"):
-            return bad, f"{prefix} {_UNEXPECTED} {_where(first)}{first.message}"
+            return bad, f"{prefix} {_UNEXPECTED} {_where(first, self.blank_lines)}{first.message}"
         if first.code == "method_mismatch":
             return bad, f"{prefix} {first.message}"
-        return bad, f"{prefix} Invalid file format. {_where(first)}{first.message}"
+        return bad, f"{prefix} Invalid file format. {_where(first, self.blank_lines)}{first.message}"
 
 
 def _is_error(code: str) -> bool:
@@ -104,11 +112,13 @@ def _is_error(code: str) -> bool:
     return CODES[code][0] == ERROR
 
 
-def _where(f: Finding) -> str:
-    """OpenAI's "Example 100, message 2" location, 1-based."""
+def _where(f: Finding, blank_lines: list[int]) -> str:
+    """ "Line 7 (example 6), message 2: ": the line in the file, then OpenAI's 1-based example index."""
     if f.line is None:
         return ""
-    out = f"Example {f.line}"
+    out = f"Line {f.line}"
+    if len(blank_lines) < MAX_TRACKED_BLANKS:  # else the example index is unknown: the line alone
+        out += f" (example {f.line - bisect.bisect_left(blank_lines, f.line)})"
     if f.field and f.field.startswith("messages["):
         out += f", message {int(f.field[9 : f.field.index(']')]) + 1}"
     return out + ": "
@@ -120,12 +130,18 @@ def _digest(row: dict) -> bytes:
     return hashlib.blake2b(canon.encode("utf-8"), digest_size=8).digest()
 
 
+def _parse_limit(exc: Exception) -> str:
+    if isinstance(exc, RecursionError):
+        return "the value is nested too deeply; flatten it."
+    return "a number has too many digits; write it as a string or remove it."
+
+
 def validate_file(
     path: str | Path,
     *,
     tokenizer=None,
     max_tokens: int | None = None,
-    min_examples: int = 10,
+    min_examples: int = _TRAINING_MIN,
     method: str = "supervised",
     base_model: str | None = None,
     n_epochs: int | None = None,
@@ -145,6 +161,7 @@ def validate_file(
     n_examples = 0
     seen: dict[bytes, int] = {}
     flags = {"crlf": None, "blank": 0}
+    blank_lines: list[int] = []
     if not path.is_file():
         raise DataFileError(f"{path}: no such file.")
     head = read_head(path)
@@ -184,6 +201,8 @@ def validate_file(
             text = raw.text
             if not text.strip():
                 flags["blank"] += 1
+                if len(blank_lines) < MAX_TRACKED_BLANKS:
+                    blank_lines.append(lineno)
                 if flags["blank"] == 1:
                     out.add("blank_line", "blank line skipped (every blank line is skipped).", lineno)
                 continue
@@ -195,6 +214,9 @@ def validate_file(
                 row = json.loads(text)
             except json.JSONDecodeError as exc:
                 out.add("invalid_json", f"not valid JSON: {exc.msg} at column {exc.colno}.", lineno)
+                continue
+            except (ValueError, RecursionError) as exc:  # a huge integer, or nesting too deep to parse
+                out.add("invalid_json", f"not valid JSON for fine-tuning: {_parse_limit(exc)}", lineno)
                 continue
             if not isinstance(row, dict):
                 out.add("not_an_object", f"expected a JSON object {{...}}, got {type(row).__name__}.", lineno)
@@ -255,6 +277,7 @@ def validate_file(
         out.suppressed(),
         method,
         out.first_error,
+        blank_lines,
     )
 
 

@@ -49,6 +49,8 @@ class TrainConfig:
     # "auto": bf16 autocast where it is exact enough (CPU with bf16 support, CUDA); "fp32" turns it off.
     precision: str = "auto"
     checkpoints_to_keep: int = 3
+    # Fewest training examples: data.limits.min_examples("training", legacy); the job runner writes it.
+    min_examples: int = 10
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -114,5 +116,8 @@ class TrainConfig:
             raise bad("precision", "must be 'auto', 'bf16' or 'fp32'.")
         if self.lora.r < 1 or self.lora.alpha <= 0 or not self.lora.target_modules:
             raise bad("lora", "needs r >= 1, alpha > 0 and at least one target module.")
+        if isinstance(self.min_examples, bool) or not isinstance(self.min_examples, int) \
+                or self.min_examples < 1:
+            raise bad("min_examples", "must be an integer >= 1.")
         if self.checkpoints_to_keep < 1:
             raise bad("checkpoints_to_keep", "must be at least 1.")

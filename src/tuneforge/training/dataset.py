@@ -25,16 +25,17 @@ class DatasetError(ValueError):
         self.code = code
 
 
-def _validate(path: Path, tokenizer, min_examples: int) -> None:
+def _validate(path: Path, tokenizer, min_examples: int, name: str) -> None:
     try:
         from tuneforge.data.validate import validate_file
     except ImportError:  # the data package's validator is not installed yet: a minimal check instead
-        _minimal_check(path, min_examples)
+        _minimal_check(path, min_examples, name)
         return
     report = validate_file(path, tokenizer=tokenizer, min_examples=min_examples)
     if not report.ok:
         code, message = report.openai_error()
-        raise DatasetError(f"{path}: {message}", code)
+        # The user-facing name, never the server's storage path.
+        raise DatasetError(f"{name}: {message}", code)
 
 
 def _read_rows(path: Path) -> list[dict]:
@@ -45,7 +46,7 @@ def _read_rows(path: Path) -> list[dict]:
     return read_examples(path)
 
 
-def _minimal_check(path: Path, min_examples: int) -> None:
+def _minimal_check(path: Path, min_examples: int, name: str) -> None:
     """Every line a JSON object with chat messages (incl. an assistant turn) or prompt/completion."""
     n = 0
     for lineno, line in enumerate(path.read_text("utf-8").splitlines(), 1):
@@ -55,31 +56,34 @@ def _minimal_check(path: Path, min_examples: int) -> None:
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise DatasetError(f"{path}, line {lineno}: not valid JSON ({exc.msg}).") from exc
+            raise DatasetError(f"{name}, line {lineno}: not valid JSON ({exc.msg}).") from exc
         if not isinstance(row, dict):
-            raise DatasetError(f"{path}, line {lineno}: expected a JSON object.")
+            raise DatasetError(f"{name}, line {lineno}: expected a JSON object.")
         messages = row.get("messages")
         if isinstance(messages, list) and messages:
             if not all(isinstance(m, dict) and "role" in m for m in messages):
-                raise DatasetError(f"{path}, line {lineno}: every message needs a 'role'.")
+                raise DatasetError(f"{name}, line {lineno}: every message needs a 'role'.")
             if not any(m.get("role") == "assistant" for m in messages):
-                raise DatasetError(f"{path}, line {lineno}: no assistant message to learn from.")
+                raise DatasetError(f"{name}, line {lineno}: no assistant message to learn from.")
         elif not isinstance(row.get("completion"), str):
-            raise DatasetError(f"{path}, line {lineno}: expected 'messages' or 'prompt'/'completion'.")
+            raise DatasetError(f"{name}, line {lineno}: expected 'messages' or 'prompt'/'completion'.")
     if n < min_examples:
-        raise DatasetError(f"{path}: {n} examples; at least {min_examples} are required.",
+        raise DatasetError(f"{name}: {n} examples; at least {min_examples} are required.",
                            "invalid_n_examples")
 
 
-def load_examples(path: str | Path, tokenizer, *, min_examples: int = 10) -> list[dict]:
-    """The rows of a dataset that passes tuneforge's validation; raises DatasetError otherwise."""
+def load_examples(path: str | Path, tokenizer, *, min_examples: int = 10,
+                  display_name: str | None = None) -> list[dict]:
+    """The rows of a dataset that passes tuneforge's validation; raises DatasetError otherwise.
+    Messages name the file by `display_name` (default: its basename), never by its server path."""
     path = Path(path)
+    name = display_name or path.name
     if not path.is_file():
-        raise DatasetError(f"{path}: no such file. Upload or prepare the dataset first.")
-    _validate(path, tokenizer, min_examples)
+        raise DatasetError(f"{name}: no such file. Upload or prepare the dataset first.")
+    _validate(path, tokenizer, min_examples, name)
     rows = _read_rows(path)
     if not rows:
-        raise DatasetError(f"{path}: the file has no examples.", "invalid_n_examples")
+        raise DatasetError(f"{name}: the file has no examples.", "invalid_n_examples")
     return rows
 
 

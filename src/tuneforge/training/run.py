@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from tuneforge.data.limits import min_examples
 from tuneforge.training import checkpoint as ckpt
 from tuneforge.training.config import ConfigError, TrainConfig
 from tuneforge.training.dataset import DatasetError, batches_for_epoch, encode_rows, load_examples, pack
@@ -105,8 +106,10 @@ def train(config: TrainConfig, callbacks: Callback | list[Callback] | None = Non
     out.mkdir(parents=True, exist_ok=True)
     try:
         tokenizer = load_tokenizer(_base_name(config), settings)
-        train_rows = load_examples(config.training_file, tokenizer)
-        valid_rows = load_examples(config.validation_file, tokenizer, min_examples=1) \
+        train_rows = load_examples(config.training_file, tokenizer,
+                                   min_examples=config.min_examples)
+        valid_rows = load_examples(config.validation_file, tokenizer,
+                                   min_examples=min_examples("validation", False)) \
             if config.validation_file else []
     except DatasetError as exc:
         raise TrainingError(str(exc), exc.code) from exc
