@@ -7,6 +7,7 @@ Precedence: environment variables > config file (`$TUNEFORGE_HOME/config.toml`, 
 from __future__ import annotations
 
 import os
+import tempfile
 import tomllib
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
@@ -195,9 +196,9 @@ def ensure_writable_dir(path: Path, what: str) -> Path:
     """Create `path` if needed and prove it is writable, or fail with a message that names it."""
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".write-test"
-        probe.write_bytes(b"ok")
-        probe.unlink()
+        # A unique probe per call: concurrent callers sharing one name raced (one unlinked the other's file).
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-", delete=True) as probe:
+            probe.write(b"ok")
     except OSError as exc:
         raise SettingsError(
             f"{what} {path} is not writable ({exc.strerror}). "

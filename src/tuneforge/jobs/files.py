@@ -5,15 +5,27 @@ The worker runs outside the API process too, so it talks to the store directly, 
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from tuneforge.settings import Settings
 from tuneforge.store.db import Database
 from tuneforge.store.files import FileInfo, FileStore
 
+# One store per (database, files folder): building it probes the folder each time, and concurrent job
+# creates raced on that probe. Keyed by id(db) with the db kept alive in the value.
+_stores: dict[tuple[int, Path], tuple[Database, FileStore]] = {}
+_stores_lock = threading.Lock()
+
 
 def file_store(db: Database, settings: Settings) -> FileStore:
-    return FileStore.from_settings(settings, db)
+    key = (id(db), Path(settings.files_dir))
+    with _stores_lock:
+        hit = _stores.get(key)
+        if hit is None or hit[0] is not db:
+            hit = (db, FileStore.from_settings(settings, db))
+            _stores[key] = hit
+        return hit[1]
 
 
 def get_file(db: Database, settings: Settings, file_id: str, project: str) -> FileInfo | None:

@@ -23,6 +23,7 @@ import threading
 import time
 from pathlib import Path
 
+from tuneforge.data.limits import min_examples
 from tuneforge.jobs import files as job_files
 from tuneforge.jobs.events import Messages, add_event
 from tuneforge.jobs.naming import now
@@ -97,6 +98,8 @@ def write_train_config(db: Database, settings: Settings, job: Job) -> Path:
         "prompt_loss_weight": float(hp.get("prompt_loss_weight") or 0.0),
         "init_from": init_from,
         "resume": bool(job.resume),
+        # The one rule (data.limits): a legacy 2-example file trains, like OpenAI's /v1/fine-tunes did.
+        "min_examples": min_examples("training", bool(job.legacy)),
     }
     path = folder / "train_config.json"
     tmp = path.with_suffix(".tmp")

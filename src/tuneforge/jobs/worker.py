@@ -100,11 +100,11 @@ class Worker:
         info = job_files.get_file(self.db, self.settings, file_id, project)
         if info is None or not info.path.is_file():
             return code, f"The job failed because the file {file_id} ({param}) no longer exists."
+        from tuneforge.data.limits import min_examples
         from tuneforge.data.validate import validate_file  # heavy imports: only when validating
 
-        # The fine-tuning API requires 10 training examples; the legacy /v1/fine-tunes API did not.
-        min_examples = 10 if param == "training_file" and not legacy else 1
-        report = validate_file(info.path, min_examples=min_examples)
+        purpose = "training" if param == "training_file" else "validation"
+        report = validate_file(info.path, min_examples=min_examples(purpose, legacy))
         return report.openai_error(param)
 
     def _fail(self, job_id: str, code: str, message: str, param: str | None) -> None:
