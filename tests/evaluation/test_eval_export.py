@@ -6,8 +6,8 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from tuneforge.evaluation.loading import load_model
 from tuneforge.models.export import ExportError, export_model
+from tuneforge.models.loading import load_local_model
 
 PROMPT = "How long is the warranty?"
 
@@ -20,7 +20,7 @@ def _logits(model, tokenizer) -> torch.Tensor:
 
 @pytest.fixture(scope="module")
 def reference(tuned_adapter, settings):
-    model, tokenizer, _ = load_model(str(tuned_adapter), settings, device="cpu")
+    model, tokenizer, _ = load_local_model(str(tuned_adapter), settings, device="cpu")
     return _logits(model, tokenizer), tokenizer
 
 

@@ -1,18 +1,14 @@
 """`tuneforge chat -m MODEL` (a streaming terminal chat) and `tuneforge complete -m MODEL -p PROMPT` (the
-0.x CLI's `openai api completions.create`). Both run the engine in this process, through the same code
-as the HTTP endpoints, so a model answers here exactly as it does through the API."""
+0.x CLI's `openai api completions.create`). Both are clients of a running server's /v1/chat/completions
+and /v1/completions, so a model answers here exactly as it does through the API (keys included)."""
 
 from __future__ import annotations
 
-import asyncio
 import sys
 
 import typer
 
-from tuneforge.cli.errors import fail, user_error
-from tuneforge.serving.params import ServingError
-
-user_error(ServingError)
+from tuneforge.cli.client import ApiKeyOpt, BaseUrlOpt, Client, make_client
 
 HELP = "Commands: /reset (forget the conversation), /system TEXT (new system prompt), /exit."
 
@@ -22,46 +18,36 @@ def register(app: typer.Typer) -> None:
     app.command("complete")(complete)
 
 
-def _engine():
-    """An engine in this process that serves what the local server would: bases, aliases, model folders
-    and the fine-tuned models in the local store (of OPENAI_API_KEY's project when keys exist)."""
-    import os
-
-    from tuneforge.api.auth import DEFAULT_PROJECT
-    from tuneforge.serving.engine import InferenceEngine
-    from tuneforge.settings import get_settings
-    from tuneforge.store.db import Database
-    from tuneforge.store.keys import local_caller_project
-
-    settings = get_settings()
-    db = Database.from_settings(settings)
-    db.init_schema()
-    project = local_caller_project(db, os.environ.get("OPENAI_API_KEY"), DEFAULT_PROJECT)
-    return InferenceEngine(settings, db=db, max_batch_rows=4, max_queued=4), project
-
-
-async def _noop_disconnected() -> bool:
-    return False
-
-
-async def _stream_chat(engine, project: str, model: str, messages: list[dict], max_tokens: int | None,
-                       temperature: float) -> str:
-    from tuneforge.api.schemas.inference import ChatCompletionRequest
-    from tuneforge.serving.openai_chat import create_chat
-
-    body = ChatCompletionRequest(model=model, messages=messages, max_tokens=max_tokens,
-                                 temperature=temperature, stream=True)
+def _stream_chat(client: Client, model: str, messages: list[dict], max_tokens: int | None,
+                 temperature: float) -> str:
+    body = {"model": model, "messages": messages, "temperature": temperature}
+    if max_tokens is not None:
+        body["max_tokens"] = max_tokens
     reply = ""
-    async for chunk in await create_chat(engine, body, project, _noop_disconnected):
-        for choice in chunk["choices"]:
-            piece = choice["delta"].get("content") or ""
+    for chunk in client.stream("chat/completions", body):
+        for choice in chunk.get("choices") or []:
+            piece = (choice.get("delta") or {}).get("content") or ""
             reply += piece
             sys.stdout.write(piece)
             sys.stdout.flush()
-            if choice["finish_reason"] == "length":
+            if choice.get("finish_reason") == "length":
                 sys.stdout.write(" [cut: max tokens reached]")
     sys.stdout.write("\n")
     return reply
+
+
+def _command(text: str, messages: list[dict]) -> list[dict] | None:
+    """Apply a /command to the conversation; None when `text` is not one."""
+    if text == "/reset":
+        print("(conversation cleared)", file=sys.stderr)
+        return [m for m in messages if m["role"] == "system"]
+    if text.startswith("/system"):
+        print("(new system prompt; conversation cleared)", file=sys.stderr)
+        return [{"role": "system", "content": text[len("/system"):].strip()}]
+    if text.startswith("/"):
+        print(HELP, file=sys.stderr)
+        return messages
+    return None
 
 
 def chat(
@@ -69,48 +55,38 @@ def chat(
     system: str = typer.Option("", "-s", "--system", help="System prompt."),
     max_tokens: int | None = typer.Option(None, "-M", "--max-tokens", help="Cap per reply (default: none)."),
     temperature: float = typer.Option(0.7, "-t", "--temperature", min=0, max=2),
+    base_url: BaseUrlOpt = None,
+    api_key: ApiKeyOpt = None,
 ) -> None:
-    """Chat with a model in the terminal: replies stream as they are generated; multi-turn."""
-    engine, project = _engine()
-
-    async def run() -> None:
+    """Chat with a model served by `tuneforge serve`: replies stream as they are generated; multi-turn."""
+    client = make_client(base_url, api_key, timeout=600)
+    try:
+        # Fail fast on no server or a bad key before the first prompt (an unknown model fails on the first
+        # message: the server, not this client, decides which ids it serves).
+        client.get("models", params={"limit": 1})
         messages = [{"role": "system", "content": system}] if system else []
-        await engine.prepare(model, project)  # fail fast on an unknown model, before the first prompt
         print(f"Chatting with {model}. {HELP}", file=sys.stderr)
         while True:
             try:
-                line = await asyncio.to_thread(input, "you> ")
+                text = input("you> ").strip()
             except EOFError:
                 return
-            text = line.strip()
             if not text:
                 continue
             if text in ("/exit", "/quit"):
                 return
-            if text == "/reset":
-                messages = [m for m in messages if m["role"] == "system"]
-                print("(conversation cleared)", file=sys.stderr)
-                continue
-            if text.startswith("/system"):
-                messages = [{"role": "system", "content": text[len("/system"):].strip()}]
-                print("(new system prompt; conversation cleared)", file=sys.stderr)
-                continue
-            if text.startswith("/"):
-                print(HELP, file=sys.stderr)
+            changed = _command(text, messages)
+            if changed is not None:
+                messages = changed
                 continue
             messages.append({"role": "user", "content": text})
             sys.stdout.write("assistant> ")
-            reply = await _stream_chat(engine, project, model, messages, max_tokens, temperature)
+            reply = _stream_chat(client, model, messages, max_tokens, temperature)
             messages.append({"role": "assistant", "content": reply})
-
-    try:
-        asyncio.run(run())
-    except ServingError as exc:
-        fail(exc.message)
     except KeyboardInterrupt:
         pass
     finally:
-        engine.close()
+        client.close()
 
 
 def complete(
@@ -121,36 +97,30 @@ def complete(
     top_p: float = typer.Option(1.0, "-P", "--top-p", min=0, max=1),
     n: int = typer.Option(1, "-n", "--n", min=1, max=128, help="How many completions."),
     stop: list[str] = typer.Option(None, "--stop", help="Stop sequence (repeatable, up to 4)."),
+    base_url: BaseUrlOpt = None,
+    api_key: ApiKeyOpt = None,
 ) -> None:
-    """Continue PROMPT with MODEL, streaming; prints the prompt and its completion (like `openai api
-    completions.create`)."""
-    from tuneforge.api.schemas.inference import CompletionRequest
-    from tuneforge.serving.openai_completions import create_completion
-
-    engine, project = _engine()
-    body = CompletionRequest(model=model, prompt=prompt, max_tokens=max_tokens, temperature=temperature,
-                             top_p=top_p, n=n, stop=stop or None, stream=True)
-
-    async def run() -> None:
-        texts: dict[int, str] = {}
-        chunks = await create_completion(engine, body, project, _noop_disconnected)
+    """Continue PROMPT with MODEL on a running server, streaming; prints the prompt and its completion
+    (like `openai api completions.create`)."""
+    body = {"model": model, "prompt": prompt, "max_tokens": max_tokens, "temperature": temperature,
+            "top_p": top_p, "n": n}
+    if stop:
+        body["stop"] = stop
+    client = make_client(base_url, api_key, timeout=600)
+    texts: dict[int, str] = {}
+    try:
         if n == 1:
             sys.stdout.write(prompt)
-        async for chunk in chunks:
-            for choice in chunk["choices"]:
-                texts[choice["index"]] = texts.get(choice["index"], "") + choice["text"]
+        for chunk in client.stream("completions", body):
+            for choice in chunk.get("choices") or []:
+                texts[choice["index"]] = texts.get(choice["index"], "") + (choice.get("text") or "")
                 if n == 1:
-                    sys.stdout.write(choice["text"])
+                    sys.stdout.write(choice.get("text") or "")
                     sys.stdout.flush()
-        if n > 1:
-            for i in sorted(texts):
-                print(f"===== Completion {i} =====\n{prompt}{texts[i]}")
-        else:
-            sys.stdout.write("\n")
-
-    try:
-        asyncio.run(run())
-    except ServingError as exc:
-        fail(exc.message)
     finally:
-        engine.close()
+        client.close()
+    if n > 1:
+        for i in sorted(texts):
+            print(f"===== Completion {i} =====\n{prompt}{texts[i]}")
+    else:
+        sys.stdout.write("\n")

@@ -102,6 +102,26 @@ class Client:
     def content(self, path: str, **kwargs: Any) -> bytes:
         return self.request("GET", path, **kwargs).content
 
+    def stream(self, path: str, body: dict) -> Iterator[dict]:
+        """POST `body` with `stream: true` and yield each server-sent event's JSON until `[DONE]`."""
+        try:
+            with self._http.stream("POST", path.lstrip("/"), json={**body, "stream": True}) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise _failure(response, "")
+                for line in response.iter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[len("data:"):].strip()
+                    if data == "[DONE]":
+                        return
+                    event = json.loads(data)
+                    if "error" in event:  # an error after the stream started
+                        raise APIFailure(event["error"].get("message") or "stream failed", 500)
+                    yield event
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise self._down() from exc
+
     def list_all(self, path: str, params: dict | None = None, page_size: int = 100) -> Iterator[dict]:
         """Every item of a cursor-paginated list, following `has_more`/`after` as the SDK does."""
         params = dict(params or {})

@@ -170,8 +170,10 @@ from tuneforge.cli.client import (  # noqa: E402
 )
 from tuneforge.cli.errors import user_error  # noqa: E402
 from tuneforge.models.export import FORMATS, ExportError  # noqa: E402
+from tuneforge.models.loading import ModelLookupError  # noqa: E402
 
 user_error(ExportError)
+user_error(ModelLookupError)
 _MODEL_HINT = "See `tuneforge models list` for the fine-tuned models."
 
 

@@ -39,11 +39,11 @@ def _fresh_dir(path: Path, overwrite: bool) -> Path:
 
 def export_adapter(model_id: str, output: Path, settings: Settings | None = None,
                    overwrite: bool = False) -> Path:
-    from tuneforge.evaluation.loading import resolve_local
+    from tuneforge.models.loading import resolve_local
 
     local = resolve_local(model_id, settings or get_settings())
-    if local.path is None or local.method != "lora":
-        raise ExportError(f"{model_id} has no LoRA adapter ({local.method} model); export it with "
+    if local.path is None or local.kind != "lora":
+        raise ExportError(f"{model_id} has no LoRA adapter ({local.kind} model); export it with "
                           "--format merged instead")
     out = _fresh_dir(output, overwrite)
     shutil.copytree(local.path, out, dirs_exist_ok=True)
@@ -55,18 +55,18 @@ def export_merged(model_id: str, output: Path, settings: Settings | None = None,
     """A standalone transformers folder: weights with the adapter merged in, the tokenizer and config."""
     import torch
 
-    from tuneforge.evaluation.loading import load_model
+    from tuneforge.models.loading import load_local_model
 
     settings = settings or get_settings()
     check_target(output, overwrite)
-    model, tokenizer, local = load_model(model_id, settings, device="cpu")
+    model, tokenizer, local = load_local_model(model_id, settings, device="cpu")
     if hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()
     model = model.to(getattr(torch, dtype))
     out = _fresh_dir(output, overwrite)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
-    meta = {"source_model": model_id, "base_model": local.base_model, "method": local.method,
+    meta = {"source_model": model_id, "base_model": local.base, "method": local.kind,
             "format": "merged"}
     (out / "tuneforge_export.json").write_text(json.dumps(meta, indent=2))
     return out
