@@ -135,51 +135,10 @@ def prepare_file(
         raise DataFileError(f"{path}: no such file.")
     ext = kind_of(path)
     out("Analyzing...")
-    pre: list = []
-    if ext == ".jsonl":
-        report = validate_file(path, min_examples=0)
-        if report.counts.get("binary_file") or report.counts.get("empty_file"):
-            first = report.first_error
-            raise DataFileError(f"{path}: {first.message if first else 'unreadable'}")
-        _print_findings(report, out)
-        head = read_head(path, 4)
-        if head.startswith(b"\xef\xbb\xbf") or report.counts.get("crlf_line_endings"):
-            pre.append(
-                lambda t: Remediation(
-                    "line_endings",
-                    "\n- The file has a byte-order mark or CRLF line endings",
-                    "Write UTF-8 without a BOM, with LF line endings",
-                    lambda x: x,
-                )
-            )
-        if report.counts.get("json_array"):
-            pre.append(
-                lambda t: Remediation(
-                    "json_array", necessary_msg="Rewrite the JSON array as JSONL (one object per line)",
-                    necessary_fn=lambda x: x,
-                )
-            )
-    else:
-        pre.append(
-            lambda t: Remediation(
-                "read_any_format",
-                necessary_msg=f"Your format `{EXTENSIONS[ext]}` will be converted to `JSONL`",
-                necessary_fn=lambda x: x,
-            )
-        )
+    pre = _input_checks(path, ext, out)
     table, bad = read_table(path)
     if bad:
-        bad_lines = {n for n, _ in bad}
-        pre.append(
-            lambda t: Remediation(
-                "unreadable_lines",
-                "\n- "
-                + "".join(f"line {n}: {why}; " for n, why in bad[:5]).rstrip("; ")
-                + (f" ... ({len(bad)} in all)" if len(bad) > 5 else ""),
-                f"Remove {len(bad)} lines that are not JSON objects (lines {line_list(sorted(bad_lines))})",
-                lambda x: x,
-            )
-        )
+        pre.append(_unreadable_lines(bad))
     fmt = opts.input_format or _detect(table)
     if fmt == "dpo":
         out(
@@ -187,40 +146,92 @@ def prepare_file(
             "method=dpo."
         )
         return PrepareResult("dpo", n_examples=len(table))
+    table, validators, fmt = _validators_for(path, ext, table, fmt, pre, opts, out, tokenizer)
+    out(f"\n- Based on your file extension, your file is formatted as a {EXTENSIONS[ext]} file")
+    table, changed = _run(table, validators, out, ask, opts.quiet)
+    return _write(path, table, fmt, changed, opts, out, ask, tokenizer)
+
+
+def _input_checks(path: Path, ext: str, out: Out) -> list:
+    """Validate a JSONL input (printing its findings) and return the file-level fixes it needs."""
+    if ext != ".jsonl":
+        return [
+            lambda t: Remediation(
+                "read_any_format",
+                necessary_msg=f"Your format `{EXTENSIONS[ext]}` will be converted to `JSONL`",
+                necessary_fn=lambda x: x,
+            )
+        ]
+    pre: list = []
+    report = validate_file(path, min_examples=0)
+    if report.counts.get("binary_file") or report.counts.get("empty_file"):
+        first = report.first_error
+        raise DataFileError(f"{path}: {first.message if first else 'unreadable'}")
+    _print_findings(report, out)
+    head = read_head(path, 4)
+    if head.startswith(b"\xef\xbb\xbf") or report.counts.get("crlf_line_endings"):
+        pre.append(
+            lambda t: Remediation(
+                "line_endings",
+                "\n- The file has a byte-order mark or CRLF line endings",
+                "Write UTF-8 without a BOM, with LF line endings",
+                lambda x: x,
+            )
+        )
+    if report.counts.get("json_array"):
+        pre.append(
+            lambda t: Remediation(
+                "json_array", necessary_msg="Rewrite the JSON array as JSONL (one object per line)",
+                necessary_fn=lambda x: x,
+            )
+        )
+    return pre
+
+
+def _unreadable_lines(bad: list[tuple[int, str]]):
+    bad_lines = {n for n, _ in bad}
+    return lambda t: Remediation(
+        "unreadable_lines",
+        "\n- "
+        + "".join(f"line {n}: {why}; " for n, why in bad[:5]).rstrip("; ")
+        + (f" ... ({len(bad)} in all)" if len(bad) > 5 else ""),
+        f"Remove {len(bad)} lines that are not JSON objects (lines {line_list(sorted(bad_lines))})",
+        lambda x: x,
+    )
+
+
+def _validators_for(
+    path: Path, ext: str, table: Table, fmt: str, pre: list, opts: PrepareOptions, out: Out, tokenizer
+) -> tuple[Table, list, str]:
+    """The table to fix (converted to chat where asked), its validators and its output format."""
     lower_columns = {str(c).lower() for c in table.columns()}
     is_pairs = {"prompt", "completion"} <= lower_columns
     if fmt == "legacy" and not opts.to_chat:
-        table = _as_text(table)
-        validators = pre + legacy_prepare.validators()
         if not is_pairs:
             out(f"\n- The columns are {sorted(lower_columns)}. To use question/answer columns, run "
                 f"`tuneforge prepare -f {path} --to-chat` or `tuneforge convert {path} --user-column COL "
                 "--assistant-column COL`")
-    else:
-        if fmt == "legacy" and not is_pairs:
-            rows, _how = convert_table(_as_text(table), ConvertOptions(system=opts.system))
-            table = Table(rows, list(table.lines))
-        elif fmt == "legacy":
-            table = _as_text(table)
-            table = Table(legacy_to_chat(table, opts.system), list(table.lines))
-            pre = pre + [
-                lambda t: Remediation(
-                    "to_chat",
-                    necessary_msg="Convert prompt/completion pairs to chat "
-                    "messages (separator, leading space and stop sequence removed)",
-                    necessary_fn=lambda x: x,
-                )
-            ]
-        elif ext != ".jsonl" and "messages" not in table.columns():
-            rows, _how = convert_table(table, ConvertOptions(system=opts.system))
-            table = Table(rows, list(range(1, len(rows) + 1)))
-        counts = _token_counts(table, tokenizer) if tokenizer is not None else None
-        eos = getattr(tokenizer, "eos_token", None) if tokenizer is not None else None
-        validators = pre + chat_prepare.validators(opts.min_examples, counts, opts.max_tokens, eos)
-        fmt = "chat"
-    out(f"\n- Based on your file extension, your file is formatted as a {EXTENSIONS[ext]} file")
-    table, changed = _run(table, validators, out, ask, opts.quiet)
-    return _write(path, table, fmt, changed, opts, out, ask, tokenizer)
+        return _as_text(table), pre + legacy_prepare.validators(), fmt
+    if fmt == "legacy" and not is_pairs:
+        rows, _how = convert_table(_as_text(table), ConvertOptions(system=opts.system))
+        table = Table(rows, list(table.lines))
+    elif fmt == "legacy":
+        table = _as_text(table)
+        table = Table(legacy_to_chat(table, opts.system), list(table.lines))
+        pre = pre + [
+            lambda t: Remediation(
+                "to_chat",
+                necessary_msg="Convert prompt/completion pairs to chat "
+                "messages (separator, leading space and stop sequence removed)",
+                necessary_fn=lambda x: x,
+            )
+        ]
+    elif ext != ".jsonl" and "messages" not in table.columns():
+        rows, _how = convert_table(table, ConvertOptions(system=opts.system))
+        table = Table(rows, list(range(1, len(rows) + 1)))
+    counts = _token_counts(table, tokenizer) if tokenizer is not None else None
+    eos = getattr(tokenizer, "eos_token", None) if tokenizer is not None else None
+    return table, pre + chat_prepare.validators(opts.min_examples, counts, opts.max_tokens, eos), "chat"
 
 
 def _write(
