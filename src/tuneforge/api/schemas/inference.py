@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationInfo, field_validator
 
 MAX_MESSAGES = 2048
 MAX_TOOLS = 128
@@ -20,7 +20,7 @@ INT64 = 2**63
 
 class StreamOptions(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    include_usage: bool = False
+    include_usage: StrictBool = False
 
 
 class ResponseFormat(BaseModel):
@@ -44,10 +44,11 @@ class _Sampling(BaseModel):
     frequency_penalty: float | None = _number(-2, 2)
     logit_bias: dict[str, float] | None = None
     seed: int | None = Field(None, ge=-INT64, lt=INT64)  # OpenAI: a 64-bit integer
-    stream: bool | None = False
+    # Strict: pydantic would read "yes" or 1 as true; OpenAI refuses anything but a JSON boolean.
+    stream: StrictBool | None = False
     stream_options: StreamOptions | None = None
     user: str | None = None
-    ignore_eos: bool = False  # vLLM's extension: decode exactly max_tokens (benchmarks)
+    ignore_eos: StrictBool = False  # vLLM's extension: decode exactly max_tokens (benchmarks)
 
     @field_validator("stop", mode="before")
     @classmethod
@@ -95,7 +96,7 @@ class ChatCompletionRequest(_Sampling):
     messages: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_MESSAGES)
     max_tokens: int | None = Field(None, ge=1)
     max_completion_tokens: int | None = Field(None, ge=1)
-    logprobs: bool | None = False
+    logprobs: StrictBool | None = False
     top_logprobs: int | None = Field(None, ge=0, le=20)
     response_format: ResponseFormat | None = None
     tools: list[dict[str, Any]] | None = None
@@ -112,12 +113,28 @@ class ChatCompletionRequest(_Sampling):
     def _functions(cls, v):
         return _check_tools(v, "function")
 
+    @field_validator("tool_choice")
+    @classmethod
+    def _tool_choice(cls, choice, info: ValidationInfo):
+        """As OpenAI: a mode string, or a function that `tools` declares (`tools` is checked first)."""
+        if choice is None or choice in ("none", "auto", "required"):
+            return choice
+        function = choice.get("function") if isinstance(choice, dict) else None
+        name = function.get("name") if isinstance(function, dict) else None
+        if not isinstance(name, str) or choice.get("type") != "function":
+            raise ValueError("expected 'none', 'auto', 'required' or "
+                             "{'type': 'function', 'function': {'name': ...}}")
+        declared = {t["function"]["name"] for t in info.data.get("tools") or ()}
+        if name not in declared:
+            raise ValueError(f"names function {name[:64]!r}, which `tools` does not declare")
+        return choice
+
 
 class CompletionRequest(_Sampling):
     prompt: str | list[str] | list[int] | list[list[int]] | None = "<|endoftext|>"
     max_tokens: int | None = Field(16, ge=0)
     logprobs: int | None = Field(None, ge=0, le=5)
-    echo: bool | None = False
+    echo: StrictBool | None = False
     best_of: int | None = Field(None, ge=1, le=20)
     suffix: str | None = None
 
