@@ -86,6 +86,6 @@ def inproc(job_settings) -> Iterator[InProcess]:
     from tuneforge.jobs.worker import Worker
 
     app = create_app(job_settings, start_worker=False)
-    with TestClient(app, base_url="http://testserver") as http:
-        client = OpenAI(base_url="http://testserver/v1", api_key="test", http_client=http, max_retries=0)
+    with TestClient(app, base_url="http://127.0.0.1") as http:  # loopback: an open server
+        client = OpenAI(base_url="http://127.0.0.1/v1", api_key="test", http_client=http, max_retries=0)
         yield InProcess(app=app, client=client, http=http, worker=Worker(app.state.db, job_settings))

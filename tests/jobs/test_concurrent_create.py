@@ -21,7 +21,8 @@ def test_40_concurrent_creates_all_succeed_with_distinct_jobs(job_home, spawn, t
     with ThreadPoolExecutor(max_workers=40) as pool:
         responses = list(pool.map(create, range(40)))
 
-    assert [r.status_code for r in responses] == [200] * 40, [r.text for r in responses if r.status_code != 200]
+    failures = [r.text for r in responses if r.status_code != 200]
+    assert [r.status_code for r in responses] == [200] * 40, failures
     ids = {r.json()["id"] for r in responses}
     assert len(ids) == 40
     listed = client.fine_tuning.jobs.list(limit=100)

@@ -108,3 +108,24 @@ def test_legacy_cli_prepare_create_follow_list_results(openai028, job_home, spaw
     rows = list(csv.reader(io.StringIO(results.strip())))
     assert rows[0][:4] == ["step", "elapsed_tokens", "elapsed_examples", "training_loss"]
     assert [int(r[0]) for r in rows[1:]] == list(range(1, 41))  # 10 examples x 4 epochs, batch 1
+
+
+def test_legacy_cli_trains_a_two_example_file_like_seed_003(openai028, job_home, spawn, tmp_path):
+    # Seed tutorial 003: two prompt/completion rows, prepare_data, `fine_tunes.create -m davinci`.
+    (job_home / "config.toml").write_text('[tuneforge.aliases]\ndavinci = "tiny-llama"\n')
+    server = spawn("serve", job_home)
+    data = tmp_path / "test.jsonl"
+    rows = [
+        {"prompt": "请使用golang写一个冒泡排序的算法", "completion": "本地已经存在，请换其他问题"},
+        {"prompt": "请告诉我XX公司发展的怎么样了", "completion": "融资款已到，已步入正轨"},
+    ]
+    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    _run(openai028, ["tools", "fine_tunes.prepare_data", "-f", str(data), "-q"], server.base_url, tmp_path)
+    prepared = tmp_path / "test_prepared.jsonl"
+    assert prepared.is_file()
+
+    out = _run(openai028, ["api", "fine_tunes.create", "-t", str(prepared), "-m", "davinci"],
+               server.base_url, tmp_path, timeout=400)
+    assert "Job complete! Status: succeeded" in out, out
+    assert re.search(r"completions.create -m davinci:ft-personal-\S+ -p", out), out
+    assert "invalid_n_examples" not in out and "at least" not in out

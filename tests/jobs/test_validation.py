@@ -16,6 +16,17 @@ def test_unknown_model_is_a_400_naming_the_param(inproc, tmp_path):
     assert "gpt-9" in err.value.message and "tiny-llama" in err.value.message
 
 
+@pytest.mark.parametrize("model", ["someorg/some-model", "/etc", "/no/such/dir", "../../tmp", "x" * 300])
+def test_hub_ids_and_server_paths_are_model_not_found_saying_how_to_register(inproc, tmp_path, model):
+    file_id = upload(inproc.client, chat_rows(), tmp_path)
+    with pytest.raises(openai.BadRequestError) as err:
+        inproc.client.fine_tuning.jobs.create(model=model, training_file=file_id)
+    assert err.value.param == "model" and err.value.code == "model_not_found"
+    assert "tuneforge models add NAME PATH" in err.value.message
+    # The same answer whether the path exists or not: no file-existence oracle.
+    assert "/etc" not in err.value.message.replace(model[:200], "") and "tiny-llama" in err.value.message
+
+
 def test_unknown_or_wrong_purpose_file_is_a_400(inproc, tmp_path):
     with pytest.raises(openai.BadRequestError) as err:
         inproc.client.fine_tuning.jobs.create(model="tiny-llama", training_file="file-doesnotexist")

@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from tuneforge.jobs import files as job_files
 from tuneforge.jobs.events import Messages, add_event
 from tuneforge.jobs.naming import clean_suffix, new_job_id, now
-from tuneforge.models.catalog import UnknownModelError, all_bases, resolve_base
+from tuneforge.models.catalog import all_bases
 from tuneforge.models.registry import lookup_model
 from tuneforge.settings import Settings
 from tuneforge.store.db import Database
@@ -51,18 +51,17 @@ def resolve_model(db: Database, settings: Settings, name: str, project: str) -> 
     parent = lookup_model(db, name, project)
     if parent is not None:
         return parent.base_model, parent.id
-    known = set(all_bases(settings)) | set(settings.aliases)
-    try:
-        spec = resolve_base(name, settings)
-    except (UnknownModelError, ValueError, OSError):  # unknown, or not even a possible path
-        spec = None
-    # Hub ids are fine; raw server paths are not something an API caller may name.
-    if spec is None or (name not in known and spec.kind != "hub"):
+    # Registered names and aliases only: a hub id would be downloaded and a server path probed.
+    bases = all_bases(settings)
+    target = settings.resolve_alias(name)
+    if target not in bases:
+        known = sorted(set(bases) | set(settings.aliases))
         raise JobRequestError(
-            400, f"Model {name} is not available for fine-tuning or does not exist. Use one of: "
-                 f"{', '.join(sorted(known))}, or a fine-tuned model (ft:...) of yours.",
+            400, f"Model {name[:200]} is not available for fine-tuning or does not exist. Use one of: "
+                 f"{', '.join(known)}, or a fine-tuned model (ft:...) of yours. To fine-tune another "
+                 "model, register it on the server first: `tuneforge models add NAME PATH`.",
             param="model", code="model_not_found")
-    return spec.name, None
+    return bases[target].name, None
 
 
 def _check_file(db: Database, settings: Settings, file_id: str | None, project: str, param: str) -> None:
