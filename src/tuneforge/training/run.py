@@ -91,67 +91,30 @@ def train(config: TrainConfig, callbacks: Callback | list[Callback] | None = Non
     from tuneforge.models import load_tokenizer
     from tuneforge.settings import get_settings
 
-    emit_to = callbacks if isinstance(callbacks, list) else [callbacks] if callbacks else []
-
-    def emit(event: Event) -> None:
-        for cb in emit_to:
-            cb(event)
-
+    emit = _emitter(callbacks)
     should_stop = should_stop or (lambda: False)
     settings = get_settings()
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cpu":
-        configure_threads()
+    device = _device()
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    try:
-        tokenizer = load_tokenizer(_base_name(config), settings)
-        train_rows = load_examples(config.training_file, tokenizer,
-                                   min_examples=config.min_examples)
-        valid_rows = load_examples(config.validation_file, tokenizer,
-                                   min_examples=min_examples("validation", False)) \
-            if config.validation_file else []
-    except DatasetError as exc:
-        raise TrainingError(str(exc), exc.code) from exc
-    train_set = encode_rows(train_rows, tokenizer, config.max_seq_length, config.prompt_loss_weight)
-    valid_set = encode_rows(valid_rows, tokenizer, config.max_seq_length, config.prompt_loss_weight)
-    if not train_set.examples:
-        raise TrainingError(f"{config.training_file}: no example has any token to train on (every "
-                            "assistant turn has weight 0?).", "invalid_training_file")
+    tokenizer = load_tokenizer(_base_name(config), settings)
+    train_set, valid_set = _load_data(config, tokenizer)
     n = len(train_set.examples)
     hp: Hyperparameters = resolve(config, n)
-    steps_per_epoch = math.ceil(n / hp.batch_size)
-    total_steps = steps_per_epoch * hp.n_epochs
+    total_steps = math.ceil(n / hp.batch_size) * hp.n_epochs
     bf16 = use_bf16(config, device)
-
-    random.seed(config.seed)
-    torch.manual_seed(config.seed)
-    model = build_model(config, settings, device)
-    if bf16 and device == "cpu" and config.method == "lora":
-        freeze_linears_to_bf16(model)
-    optimizer = torch.optim.AdamW(trainable_parameters(model), lr=hp.learning_rate, weight_decay=0.0)
-    warmup = int(total_steps * config.warmup_ratio)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(total_steps, warmup))
-
+    model, optimizer, scheduler = _build(config, settings, device, bf16, hp.learning_rate, total_steps)
     pos = {"epoch": 0, "batch": 0, "step": 0, "elapsed_tokens": 0, "elapsed_examples": 0, "valid_cursor": 0}
-    resumed_from = None
-    existing = ckpt.list_checkpoints(out) if config.resume else []
-    if existing:
-        state = ckpt.load_training_state(existing[-1])
-        ckpt.load_model_weights(model, existing[-1], config.method)
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        ckpt.restore_rng(state["rng"])
-        pos = dict(state["position"])
-        resumed_from = pos["step"]
+    existing, resumed = _resume(out, model, optimizer, scheduler, config, emit) if config.resume \
+        else ([], None)
+    pos = resumed or pos
+    resumed_from = pos["step"] if resumed else None
     results = ResultsCSV(out / "results.csv", resumed_from)
     emit({"type": "started", "total_steps": total_steps, "hyperparameters": hp.public(),
           "resumed_from_step": resumed_from, "learning_rate": hp.learning_rate, "n_examples": n,
           "n_truncated": train_set.n_truncated, "n_skipped": train_set.n_skipped, "bf16": bf16,
           "device": device, "method": config.method})
-    for folder in existing:  # a run killed before it reported these must not lose them from the job
-        step, metrics = ckpt.saved_step_and_metrics(folder)
-        emit({"type": "checkpoint", "step": step, "path": str(folder), "metrics": metrics, "restored": True})
+    _report_restored(existing, emit)
 
     def save(metrics: dict) -> Path:
         return ckpt.save_checkpoint(out, pos["step"], model, optimizer, scheduler, dict(pos), config,
@@ -172,31 +135,13 @@ def train(config: TrainConfig, callbacks: Callback | list[Callback] | None = Non
             model.train()
             stats = train_batch(model, pack(examples, TOKEN_BUDGET), device, bf16)
             if not math.isfinite(stats.loss):
-                kept = ckpt.list_checkpoints(out)
-                where = f"the last good checkpoint is kept at {kept[-1]}" if kept \
-                    else "no checkpoint was made yet"
-                raise TrainingError(
-                    f"Training loss became {stats.loss} at step {pos['step'] + 1}; {where}. Lower "
-                    "learning_rate_multiplier or check the data for extreme examples.", "non_finite_loss")
-            torch.nn.utils.clip_grad_norm_(trainable_parameters(model), 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            pos["step"] += 1
-            pos["batch"] += 1
-            pos["elapsed_tokens"] += stats.n_input_tokens
-            pos["elapsed_examples"] += len(examples)
+                _non_finite(stats.loss, pos["step"] + 1, out)
+            _apply_step(model, optimizer, scheduler, pos, stats.n_input_tokens, len(examples))
             tokens_this_run += stats.n_input_tokens
             steps_this_run += 1
-            valid = None
-            if valid_set.examples and (pos["step"] % eval_every == 0 or pos["step"] == total_steps):
-                valid = _small_valid_batch(model, valid_set.examples, pos, hp.batch_size, device, bf16)
-            last_metrics = step_metrics(pos["step"], stats, valid)
-            if valid_set.examples and pos["batch"] == len(batches):
-                # OpenAI reports the full validation loss with the last step of each epoch.
-                model.eval()
-                last_metrics.update(full_valid_metrics(
-                    eval_rows(model, pack(valid_set.examples, TOKEN_BUDGET), device, bf16)))
+            evaluate = pos["step"] % eval_every == 0 or pos["step"] == total_steps
+            last_metrics = _metrics(model, stats, valid_set, pos, evaluate, pos["batch"] == len(batches),
+                                    hp.batch_size, device, bf16)
             results.write({**last_metrics, "elapsed_tokens": pos["elapsed_tokens"],
                            "elapsed_examples": pos["elapsed_examples"]})
             spent = time.monotonic() - started
@@ -213,10 +158,7 @@ def train(config: TrainConfig, callbacks: Callback | list[Callback] | None = Non
               "metrics": dict(last_metrics)})
         emit({"type": "epoch_end", "epoch": epoch, **full})
 
-    final = save_model(model, out / "final", config, tokenizer,
-                       extra={"hyperparameters": hp.public(), "learning_rate": hp.learning_rate,
-                              "lora": config.to_json()["lora"] if config.method == "lora" else None,
-                              "seed": config.seed, "step": pos["step"]})
+    final = _save_final(model, out, config, tokenizer, hp, pos["step"])
     emit({"type": "completed", "output_dir": str(out), "model_dir": str(final),
           "trained_tokens": pos["elapsed_tokens"],
           "results_csv": str(out / "results.csv"), "metrics": dict(last_metrics)})
@@ -235,3 +177,119 @@ def _small_valid_batch(model, examples, pos: dict, batch_size: int, device: str,
 
 
 __all__ = ["ConfigError", "TrainConfig", "TrainResult", "TrainingError", "train"]
+
+
+def _load_data(config: TrainConfig, tokenizer):
+    """The encoded training and validation sets; a bad file raises TrainingError naming its line."""
+    try:
+        train_rows = load_examples(config.training_file, tokenizer, min_examples=config.min_examples)
+        valid_rows = load_examples(config.validation_file, tokenizer,
+                                   min_examples=min_examples("validation", False)) \
+            if config.validation_file else []
+    except DatasetError as exc:
+        raise TrainingError(str(exc), exc.code) from exc
+    train_set = encode_rows(train_rows, tokenizer, config.max_seq_length, config.prompt_loss_weight)
+    valid_set = encode_rows(valid_rows, tokenizer, config.max_seq_length, config.prompt_loss_weight)
+    if not train_set.examples:
+        raise TrainingError(f"{Path(config.training_file).name}: no example has any token to train on "
+                            "(every assistant turn has weight 0?).", "invalid_training_file")
+    return train_set, valid_set
+
+
+def _resume(out: Path, model, optimizer, scheduler, config: TrainConfig, emit: Callback):
+    """Restore the newest readable checkpoint, falling back past unreadable ones (a truncated or corrupt
+    file, e.g. a crash while saving); returns (the checkpoints still usable, the position or None)."""
+    existing = ckpt.list_checkpoints(out)
+    while existing:
+        folder = existing[-1]
+        try:
+            state = ckpt.load_training_state(folder)
+            ckpt.load_model_weights(model, folder, config.method)
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            position = dict(state["position"])
+        except Exception as exc:  # any unreadable part makes the checkpoint unusable: try the one before
+            emit({"type": "checkpoint_skipped", "checkpoint": folder.name,
+                  "message": f"Skipped checkpoint {folder.name}: it cannot be read "
+                             f"({type(exc).__name__}: {str(exc)[:200]}); resuming from the one before."})
+            existing = existing[:-1]
+            continue
+        ckpt.restore_rng(state["rng"])
+        return existing, position
+    return [], None
+
+
+def _non_finite(loss: float, step: int, out: Path) -> None:
+    kept = ckpt.list_checkpoints(out)
+    where = f"the last good checkpoint ({kept[-1].name}) is kept" if kept else "no checkpoint was made yet"
+    raise TrainingError(
+        f"Training loss became {loss} at step {step}; {where}. Lower "
+        "learning_rate_multiplier or check the data for extreme examples.", "non_finite_loss")
+
+
+def _metrics(model, stats: StepStats, valid_set, pos: dict, evaluate: bool, epoch_end: bool,
+             batch_size: int, device: str, bf16: bool) -> dict:
+    valid = None
+    if valid_set.examples and evaluate:
+        valid = _small_valid_batch(model, valid_set.examples, pos, batch_size, device, bf16)
+    metrics = step_metrics(pos["step"], stats, valid)
+    if valid_set.examples and epoch_end:
+        # OpenAI reports the full validation loss with the last step of each epoch.
+        model.eval()
+        rows = pack(valid_set.examples, TOKEN_BUDGET)
+        metrics.update(full_valid_metrics(eval_rows(model, rows, device, bf16)))
+    return metrics
+
+
+def _build(config: TrainConfig, settings, device: str, bf16: bool, lr: float, total_steps: int):
+    """The model (LoRA adapter or every weight trainable, per `config.method`), AdamW and the schedule."""
+    random.seed(config.seed)
+    torch.manual_seed(config.seed)
+    model = build_model(config, settings, device)
+    if bf16 and device == "cpu" and config.method == "lora":
+        freeze_linears_to_bf16(model)
+    optimizer = torch.optim.AdamW(trainable_parameters(model), lr=lr, weight_decay=0.0)
+    warmup = int(total_steps * config.warmup_ratio)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(total_steps, warmup))
+    return model, optimizer, scheduler
+
+
+def _save_final(model, out: Path, config: TrainConfig, tokenizer, hp: Hyperparameters, step: int) -> Path:
+    return save_model(model, out / "final", config, tokenizer,
+                      extra={"hyperparameters": hp.public(), "learning_rate": hp.learning_rate,
+                             "lora": config.to_json()["lora"] if config.method == "lora" else None,
+                             "seed": config.seed, "step": step})
+
+
+def _emitter(callbacks: Callback | list[Callback] | None) -> Callback:
+    emit_to = callbacks if isinstance(callbacks, list) else [callbacks] if callbacks else []
+
+    def emit(event: Event) -> None:
+        for cb in emit_to:
+            cb(event)
+    return emit
+
+
+def _device() -> str:
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cpu":
+        configure_threads()
+    return device
+
+
+def _apply_step(model, optimizer, scheduler, pos: dict, n_tokens: int, n_examples: int) -> None:
+    """Clip, step the optimizer and the schedule, and advance the position a resume restores."""
+    torch.nn.utils.clip_grad_norm_(trainable_parameters(model), 1.0)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    pos["step"] += 1
+    pos["batch"] += 1
+    pos["elapsed_tokens"] += n_tokens
+    pos["elapsed_examples"] += n_examples
+
+
+def _report_restored(existing: list[Path], emit: Callback) -> None:
+    for folder in existing:  # a run killed before it reported these must not lose them from the job
+        step, metrics = ckpt.saved_step_and_metrics(folder)
+        emit({"type": "checkpoint", "step": step, "path": str(folder), "metrics": metrics, "restored": True})
