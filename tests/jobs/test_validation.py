@@ -142,3 +142,19 @@ def test_job_list_pages_newest_first_with_after(inproc, tmp_path):
     with pytest.raises(openai.BadRequestError) as err:
         inproc.client.fine_tuning.jobs.list(after="ftjob-unknown")
     assert err.value.param == "after"
+
+
+@pytest.mark.parametrize(("extra", "param"), [
+    ({"integrations": [{"type": "wandb", "wandb": {"project": "p"}}] * 5000}, "integrations"),
+    ({"metadata": {f"k{i}": "v" for i in range(17)}}, "metadata"),
+    ({"metadata": {"k" * 65: "v"}}, "metadata"),
+    ({"metadata": {"k": "v" * 513}}, "metadata"),
+    ({"metadata": {"k": 5}}, "metadata"),
+])
+def test_oversized_lists_and_maps_are_400s_naming_the_field(inproc, tmp_path, extra, param):
+    file_id = upload(inproc.client, chat_rows(), tmp_path)
+    body = {"model": "tiny-llama", "training_file": file_id, **extra}
+    r = inproc.http.post("/v1/fine_tuning/jobs", json=body)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["param"].startswith(param)
+    assert inproc.client.fine_tuning.jobs.list().data == []

@@ -42,8 +42,10 @@ class JobCreate(BaseModel):
     method: Method | None = None
     suffix: str | None = Field(None, min_length=1, max_length=64)
     seed: int | None = Field(None, ge=0, le=2147483647)
-    integrations: list[dict[str, Any]] | None = None
-    metadata: dict[str, Annotated[str, Field(max_length=512)]] | None = Field(None, max_length=16)
+    # OpenAI's caps: a client could otherwise store thousands of entries on one job.
+    integrations: list[dict[str, Any]] | None = Field(None, max_length=16)
+    metadata: dict[Annotated[str, Field(max_length=64)],
+                   Annotated[str, Field(max_length=512)]] | None = Field(None, max_length=16)
 
     def chosen_hyperparameters(self) -> dict[str, Any]:
         method_hp = self.method.supervised.hyperparameters if self.method and self.method.supervised else None
