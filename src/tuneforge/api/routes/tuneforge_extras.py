@@ -8,6 +8,7 @@ examples as the trainer tokenizes them, with the trained (loss-bearing) spans ma
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 from pathlib import Path
 
@@ -20,10 +21,12 @@ from tuneforge.api.uploads import Upload, receive_upload
 from tuneforge.data.encode import IGNORE, encode_example
 from tuneforge.data.io import iter_lines
 from tuneforge.models import load_tokenizer
+from tuneforge.models.catalog import base_by_name
 from tuneforge.settings import Settings
 from tuneforge.store.blobs import BlobStore
 from tuneforge.store.files import FileStore
 
+logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/tuneforge", tags=["tuneforge extras"])
 
 PREVIEW_EXAMPLES = 3
@@ -90,11 +93,18 @@ async def _options(upload: Upload, settings: Settings) -> tuple[str, object]:
     if method not in ("supervised", "dpo"):
         raise bad_request(f"Unknown method '{method}': use 'supervised' or 'dpo'.", param="method")
     model = upload.fields.get("model") or settings.default_base_model
+    # Names only: a hub id would be downloaded and a path probed (the same 404 for all three).
+    if base_by_name(model, settings) is None:
+        raise APIError(404, f"The model '{model[:200]}' does not exist. Pass a base model name (GET "
+                            f"/v1/models lists them), leave 'model' out, or register one on the server "
+                            f"with `tuneforge models add NAME PATH`.", param="model", code="model_not_found")
     try:
         return method, await run_in_threadpool(_tokenizer, model, settings)
-    except Exception as exc:  # unknown model name or an unprovisioned base
-        raise APIError(400, f"Cannot load the tokenizer for model '{model}': {exc}. Pass a base model name "
-                            f"(GET /v1/models lists them) or leave 'model' out.", param="model") from None
+    except Exception:  # an unprovisioned base; the cause may name server paths, so it stays in the log
+        logger.exception("tokenizer for %s", model)
+        raise APIError(400, f"Cannot load the tokenizer for model '{model}': it is registered but not "
+                            f"provisioned on the server. Pass another base model name (GET /v1/models "
+                            f"lists them) or leave 'model' out.", param="model") from None
 
 
 @router.post("/validate")
