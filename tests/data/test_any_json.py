@@ -43,11 +43,12 @@ def test_any_json_row_never_raises_and_names_its_line(tmp_path, row):
     lines = [json.dumps(GOOD), "", json.dumps(row)]  # the hostile row is on line 3, after a blank line
     path.write_text("\n".join(lines) + "\n", "utf-8")
     report = validate_file(path, min_examples=1)
-    if not report.ok:
-        # Every error is located: the line in the file (3, not the example index 2), or file-level.
-        assert _bad_lines(report) <= {1, 3}
-        assert all(f.line is not None or f.code in ("mixed_formats",) or f.severity != "error"
-                   or f.message for f in report.findings)
+    # Every error is located: the line in the file (3, not the example index 2), or file-level.
+    assert _bad_lines(report) <= {1, 3}
+    assert all(f.line is not None or f.code in ("too_few_examples", "empty_file")
+               for f in report.errors)
+    if not isinstance(row, dict) or ("messages" in row and not isinstance(row["messages"], list)):
+        assert 3 in _bad_lines(report) and "Line 3 (example 2)" in report.openai_error()[1]
     try:
         prepare_file(path, PrepareOptions(quiet=True, min_examples=1), out=lambda _s: None)
     except (DataFileError, PrepareAborted):
@@ -88,3 +89,13 @@ def test_job_error_names_the_file_line_after_blank_lines(tmp_path):
     assert code == "invalid_training_file"
     assert "Invalid file format. Line 7 (example 5): not valid JSON" in message
     assert str(tmp_path) not in message
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(row=hostile_rows)
+def test_any_json_row_with_token_counting_never_raises(tmp_path, tokenizer, row):
+    # The validate endpoint counts tokens with the model's template: that path must not raise either.
+    path = tmp_path / "train.jsonl"
+    path.write_text(json.dumps(GOOD) + "\n\n" + json.dumps(row) + "\n", "utf-8")
+    report = validate_file(path, tokenizer=tokenizer, min_examples=1)
+    assert _bad_lines(report) <= {1, 3}
