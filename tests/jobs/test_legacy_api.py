@@ -36,7 +36,10 @@ def test_create_returns_the_legacy_shape(inproc, tmp_path):
 
 
 def test_stream_sends_every_event_then_done(inproc, tmp_path):
-    job = _legacy_job(inproc, tmp_path, 3)  # too few examples: fails at validation, so the stream ends
+    # Rows without a completion: the job fails at validation, so the stream ends. (A legacy file with
+    # few examples now trains, as at OpenAI: data.limits.min_examples.)
+    file_id = upload(inproc.client, [{"prompt": f"Q{i} ->"} for i in range(3)], tmp_path)
+    job = inproc.http.post("/v1/fine-tunes", json={"training_file": file_id}).json()
     inproc.work()
     with inproc.http.stream("GET", f"/v1/fine-tunes/{job['id']}/events", params={"stream": "true"}) as resp:
         assert resp.headers["content-type"].startswith("text/event-stream")
@@ -45,7 +48,7 @@ def test_stream_sends_every_event_then_done(inproc, tmp_path):
     events = [json.loads(d) for d in data[:-1]]
     assert [e["object"] for e in events] == ["fine-tune-event"] * len(events)
     assert events[0]["message"] == f"Created fine-tune: {job['id']}"
-    assert events[-1]["level"] == "error" and "at least 10" in events[-1]["message"]
+    assert events[-1]["level"] == "error" and "Line 1" in events[-1]["message"]
     listed = inproc.http.get(f"/v1/fine-tunes/{job['id']}/events").json()
     assert listed["object"] == "list" and [e["message"] for e in listed["data"]] == [
         e["message"] for e in events
