@@ -17,7 +17,7 @@ def test_jobs_and_models_are_scoped_to_the_key_s_project(inproc, tmp_path):
 
     def client(key: str) -> openai.OpenAI:
         return openai.OpenAI(
-            base_url="http://testserver/v1", api_key=key, http_client=inproc.http, max_retries=0
+            base_url="http://127.0.0.1/v1", api_key=key, http_client=inproc.http, max_retries=0
         )
 
     alpha, beta = client(alpha_key), client(beta_key)

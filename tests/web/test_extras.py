@@ -15,7 +15,7 @@ GOOD = [{"messages": [{"role": "user", "content": f"Question {i}?"},
 
 @pytest.fixture(scope="module")
 def client(settings, base_folder):
-    with TestClient(create_app(settings, start_worker=False)) as c:
+    with TestClient(create_app(settings, start_worker=False), base_url="http://127.0.0.1") as c:  # loopback
         yield c
 
 
@@ -70,6 +70,6 @@ def test_validate_errors_say_what_to_do(client):
     assert r.status_code == 400 and r.json()["error"]["param"] == "method"
     r = client.post("/v1/tuneforge/validate", data={"model": "no-such-base"},
                     files={"file": ("x.jsonl", _jsonl(GOOD))})
-    assert r.status_code == 400 and "no-such-base" in r.json()["error"]["message"]
+    assert r.status_code == 404 and r.json()["error"]["code"] == "model_not_found"
     r = client.post("/v1/tuneforge/validate", json={"file_id": "file-x"})
     assert r.status_code == 400 and "multipart/form-data" in r.json()["error"]["message"]

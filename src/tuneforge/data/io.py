@@ -114,6 +114,11 @@ def read_examples(path: str | Path) -> list[dict]:
                 f"{path}, line {line.number}: invalid JSON ({exc.msg}, column {exc.colno}). "
                 f"Run `tuneforge prepare -f {path}` for details."
             ) from None
+        except (ValueError, RecursionError):  # a huge integer, or nesting too deep to parse
+            raise DataFileError(
+                f"{path}, line {line.number}: a number too long or nesting too deep to read. "
+                f"Run `tuneforge prepare -f {path}` for details."
+            ) from None
         if not isinstance(row, dict):
             raise DataFileError(f"{path}, line {line.number}: expected a JSON object.")
         rows.append(row)

@@ -185,7 +185,7 @@ def _looks_like_whole_json(path: Path, first: str, out: FindingCollector) -> boo
     if stripped.startswith("["):
         try:
             value = json.loads(stripped)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON, a huge integer, or nested too deep
             value = None
         if value is None or isinstance(value, list):
             n = f" of {len(value)} items" if isinstance(value, list) else ""

@@ -72,7 +72,7 @@ def preview(path: Path, tokenizer, skip: set[int], limit: int = PREVIEW_EXAMPLES
             row = json.loads(line.text)
             if isinstance(row, dict):
                 out.append({"line": line.number, **_segments(row, tokenizer)})
-        except (ValueError, TypeError, KeyError, AttributeError):
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
             continue
     return out
 
