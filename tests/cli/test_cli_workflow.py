@@ -132,3 +132,24 @@ def wait_until(predicate, timeout: float = 120, what: str = "condition"):
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(0.2)
     return value
+
+
+def test_method_full_trains_every_weight(live_server, train_file, tuneforge_home, tiny_model_dir):
+    """`jobs create --method full` (the API's `training_type` extension) saves a whole model whose every
+    tensor moved away from the base; the default trains a LoRA adapter and leaves the base alone."""
+    from safetensors.torch import load_file
+
+    env = live_server.env()
+    created = run_cli("jobs", "create", "-t", str(train_file), "-m", "tiny-llama", "--n-epochs", "1",
+                      "--method", "full", "--suffix", "full", env=env)
+    assert created.code == 0, created.err + created.out
+    job = json.loads(run_cli("jobs", "list", "--json", env=env).out)["data"][0]
+    assert job["status"] == "succeeded" and job["training_type"] == "full", job
+    final = tuneforge_home / "jobs" / job["id"] / "output" / "final"
+    assert not (final / "adapter_config.json").exists()
+    tuned = {k: v for f in final.glob("*.safetensors") for k, v in load_file(f).items()}
+    base = {k: v for f in tiny_model_dir.glob("*.safetensors") for k, v in load_file(f).items()}
+    shared = sorted(set(tuned) & set(base))
+    assert len(shared) == len(base), "the full fine-tune must save every base tensor"
+    unchanged = [k for k in shared if (tuned[k].float() - base[k].float()).abs().max() == 0]
+    assert unchanged == [], f"{len(unchanged)} of {len(shared)} tensors did not train: {unchanged[:5]}"

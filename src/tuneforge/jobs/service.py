@@ -43,6 +43,7 @@ class JobRequest:
     metadata: dict[str, str] | None = None
     integrations: list[Any] | None = None
     method: str = "supervised"
+    training_type: str = "lora"  # lora | full (tuneforge's extension field)
     legacy: bool = False
 
 
@@ -96,7 +97,7 @@ def create_job(db: Database, settings: Settings, project: str, req: JobRequest) 
         base_model=base, init_from=init_from, status="validating_files", created_at=created,
         created_ns=time.time_ns(),
         updated_at=created, training_file=req.training_file, validation_file=req.validation_file,
-        hyperparameters=hp, method=req.method, training_type="lora",
+        hyperparameters=hp, method=req.method, training_type=req.training_type,
         suffix=clean_suffix(req.suffix, legacy=req.legacy), user_provided_suffix=req.suffix,
         seed=req.seed if req.seed is not None else secrets.randbelow(2**31 - 1),
         job_metadata=req.metadata, integrations=req.integrations, organization=settings.organization,

@@ -48,7 +48,8 @@ async def create_job(body: JobCreate, project: str = Depends(current_project), d
                      settings: Settings = Depends(get_settings_dep)) -> dict:
     req = JobRequest(model=body.model, training_file=body.training_file, validation_file=body.validation_file,
                      hyperparameters=body.chosen_hyperparameters(), suffix=body.suffix, seed=body.seed,
-                     metadata=body.metadata, integrations=body.integrations,
+                     metadata=body.metadata, training_type=body.training_type,
+                     integrations=[i.model_dump(exclude_none=True) for i in body.integrations or ()] or None,
                      method=body.method.type if body.method else "supervised")
     with job_errors():
         job = await run_in_threadpool(service.create_job, db, settings, project, req)

@@ -4,15 +4,40 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
 
 from tuneforge.api.schemas.common import IdListPage, ListPage
 from tuneforge.store.tables_jobs import Checkpoint, Job, JobEvent
 
+
+def _no_bool(value: Any) -> Any:
+    """JSON true is not the number 1 (pydantic would take it as one)."""
+    if isinstance(value, bool):
+        raise ValueError("expected a number or \"auto\", got a boolean")
+    return value
+
+
 Auto = Literal["auto"]
-NEpochs = Auto | Annotated[int, Field(ge=1, le=50)]
-BatchSize = Auto | Annotated[int, Field(ge=1, le=256)]
-LrMultiplier = Auto | Annotated[float, Field(gt=0, le=100)]
+# Strict numbers, as OpenAI's: "5", true or NaN are refused, not read as 5, 1 or NaN.
+NEpochs = Auto | Annotated[StrictInt, Field(ge=1, le=50)]
+BatchSize = Auto | Annotated[StrictInt, Field(ge=1, le=256)]
+LrMultiplier = Auto | Annotated[float, Field(gt=0, le=100, allow_inf_nan=False), BeforeValidator(_no_bool)]
+
+
+class WandbSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    project: str = Field(..., min_length=1, max_length=128)
+    name: str | None = Field(None, max_length=128)
+    entity: str | None = Field(None, max_length=128)
+    tags: list[Annotated[str, Field(max_length=64)]] | None = Field(None, max_length=50)
+
+
+class Integration(BaseModel):
+    """OpenAI's one integration type. Stored and returned; tuneforge sends nothing to Weights & Biases."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["wandb"]
+    wandb: WandbSettings
 
 
 class Hyperparameters(BaseModel):
@@ -43,7 +68,9 @@ class JobCreate(BaseModel):
     suffix: str | None = Field(None, min_length=1, max_length=64)
     seed: int | None = Field(None, ge=0, le=2147483647)
     # OpenAI's caps: a client could otherwise store thousands of entries on one job.
-    integrations: list[dict[str, Any]] | None = Field(None, max_length=16)
+    integrations: list[Integration] | None = Field(None, max_length=16)
+    # tuneforge's extension (OpenAI picks this itself): "full" trains every weight instead of a LoRA adapter.
+    training_type: Literal["lora", "full"] = "lora"
     metadata: dict[Annotated[str, Field(max_length=64)],
                    Annotated[str, Field(max_length=512)]] | None = Field(None, max_length=16)
 
@@ -128,6 +155,7 @@ def job_object(job: Job) -> dict[str, Any]:
         "integrations": job.integrations, "metadata": job.job_metadata,
         "method": {"type": job.method, job.method: {"hyperparameters": hp}},
         "user_provided_suffix": job.user_provided_suffix,
+        "training_type": job.training_type,  # tuneforge's extension: lora | full
     }
 
 
@@ -151,12 +179,14 @@ class LegacyFineTuneCreate(BaseModel):
     training_file: str = Field(..., min_length=1, max_length=200)
     validation_file: str | None = Field(None, max_length=200)
     model: str = Field("curie", min_length=1, max_length=512)
-    n_epochs: int | None = Field(4, ge=1, le=50)
-    batch_size: int | None = Field(None, ge=1, le=256)
-    learning_rate_multiplier: float | None = Field(None, gt=0, le=100)
-    prompt_loss_weight: float | None = Field(0.01, ge=0, le=1)
+    n_epochs: StrictInt | None = Field(4, ge=1, le=50)
+    batch_size: StrictInt | None = Field(None, ge=1, le=256)
+    learning_rate_multiplier: Annotated[float, BeforeValidator(_no_bool)] | None = Field(
+        None, gt=0, le=100, allow_inf_nan=False)
+    prompt_loss_weight: Annotated[float, BeforeValidator(_no_bool)] | None = Field(
+        0.01, ge=0, le=1, allow_inf_nan=False)
     compute_classification_metrics: bool | None = False
-    classification_n_classes: int | None = None
+    classification_n_classes: int | None = Field(None, ge=1)
     classification_positive_class: str | None = None
     classification_betas: list[float] | None = None
     suffix: str | None = Field(None, max_length=40)
