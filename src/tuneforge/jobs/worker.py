@@ -53,10 +53,22 @@ class Worker:
         if claim is None:
             return False
         if claim.phase == "validate":
-            self.validate(claim)
+            self._validate_or_fail(claim)
         else:
             self.train(claim)
         return True
+
+    def _validate_or_fail(self, claim: Claim) -> None:
+        """Validation is deterministic: a crash would crash again on every claim, so it fails the job
+        now (the traceback goes to the log) instead of leaving it in `validating_files` forever."""
+        try:
+            self.validate(claim)
+        except Exception:
+            log.exception("job %s: validating its files crashed", claim.job_id)
+            self._fail(claim.job_id, "file_validation_failed",
+                       "The job failed because tuneforge could not validate its files (an internal error; "
+                       "the server log has the details). Check the file with `tuneforge prepare -f FILE` "
+                       "and report the problem if the file looks right.", "training_file")
 
     def train(self, claim: Claim) -> None:
         log.info("worker %s: running %s%s", self.identity.id, claim.job_id,
