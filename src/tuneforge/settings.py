@@ -1,7 +1,10 @@
 """All of tuneforge's settings in one place.
 
-Precedence: environment variables > config file (`$TUNEFORGE_HOME/config.toml`, or the file named by
-`TUNEFORGE_CONFIG`) > defaults. `tuneforge config` prints the result and where each value came from.
+Each setting is one field of `Settings`, declared once with its environment variable, type, default and
+help (`setting(...)`). Precedence: environment variables > config file (`[tuneforge]` in
+`$TUNEFORGE_HOME/config.toml`, or the file named by `TUNEFORGE_CONFIG`) > defaults. The environment is
+read once, by `load_settings`; code gets the `Settings` object passed in. `tuneforge config` prints
+every setting, its value and where it came from.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import os
 import tempfile
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
@@ -28,29 +32,140 @@ DEFAULT_ALIASES = (
     "gpt-4o-mini",
     "gpt-4o-mini-2024-07-18",
 )
+CONFIG_ENV = "TUNEFORGE_CONFIG"  # names the config file; not a setting itself
 
 
 class SettingsError(ValueError):
     """A setting has a value tuneforge cannot use; the message names the setting and its source."""
 
 
+# ---- parsers: (setting name, raw value from env or TOML, source) -> typed value -----------------------
+Parser = Callable[[str, object, str], object]
+
+
+def _fail(name: str, source: str, raw: object, expected: str) -> SettingsError:
+    return SettingsError(f"{name} from {source} must be {expected}, got {raw!r}.")
+
+
+def _as_str(name: str, raw: object, source: str) -> str:
+    return str(raw)
+
+
+def _as_int(name: str, raw: object, source: str, minimum: int | None = None) -> int:
+    if isinstance(raw, bool):
+        raise _fail(name, source, raw, "an integer")
+    try:
+        value = int(str(raw).strip()) if isinstance(raw, str) else int(raw)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        raise _fail(name, source, raw, "an integer") from None
+    if minimum is not None and value < minimum:
+        raise _fail(name, source, raw, f"an integer >= {minimum}")
+    return value
+
+
+def _positive_int(name: str, raw: object, source: str) -> int:
+    return _as_int(name, raw, source, minimum=1)
+
+
+def _optional_positive_int(name: str, raw: object, source: str) -> int | None:
+    return None if raw is None or str(raw).strip() == "" else _positive_int(name, raw, source)
+
+
+def _as_float(name: str, raw: object, source: str, *, positive: bool) -> float:
+    try:
+        value = float(str(raw).strip()) if not isinstance(raw, bool) else float("nan")
+    except ValueError:
+        value = float("nan")
+    if not (value > 0 if positive else value >= 0):  # also refuses NaN
+        raise _fail(name, source, raw, "a number > 0" if positive else "a number >= 0")
+    return value
+
+
+def _as_bool(name: str, raw: object, source: str) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise _fail(name, source, raw, "true or false (1/0, yes/no)")
+
+
+def _as_list(name: str, raw: object, source: str) -> tuple[str, ...]:
+    """A comma-separated string (environment) or a list (config file) of names."""
+    items = raw if isinstance(raw, list | tuple) else str(raw).split(",")
+    return tuple(str(item).strip() for item in items if str(item).strip())
+
+
+def _choice(*allowed: str) -> Parser:
+    def parse(name: str, raw: object, source: str) -> str:
+        value = str(raw).strip().lower()
+        if value not in allowed:
+            raise _fail(name, source, raw, "one of " + ", ".join(allowed))
+        return value
+    return parse
+
+
+def setting(default: object, env: str, help: str, parse: Parser = _as_str, *,
+            computed: bool = False, config: bool = True):
+    """A `Settings` field with its environment variable, parser and help. `computed`: the default
+    depends on other settings (filled in by `load_settings`); `config`: may be set in the config file."""
+    meta = {"env": env, "help": help, "parse": parse, "config": config}
+    if computed:
+        return field(metadata=meta)
+    if isinstance(default, dict | list):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
 @dataclass(frozen=True)
 class Settings:
-    home: Path
-    cache_dir: Path
-    database_url: str
-    default_base_model: str = DEFAULT_BASE_MODEL
-    aliases: dict[str, str] = field(default_factory=dict)
-    organization: str = "personal"
-    max_upload_bytes: int = 512 * 1024 * 1024
-    # Any request body but an upload (a JSON body, a form): refused before it is read when larger.
-    max_request_bytes: int = 16 * 1024 * 1024
-    # Host names the server answers to besides loopback names and the address it listens on ("*": any).
-    allowed_hosts: tuple[str, ...] = ()
-    # Web origins (scheme://host[:port]) whose pages may call the API, besides those on allowed hosts.
-    allowed_origins: tuple[str, ...] = ()
-    host: str = "127.0.0.1"
-    port: int = 8000
+    home: Path = setting(None, "TUNEFORGE_HOME", "all state: database, uploaded files, jobs, fine-tuned "
+                         "models (default ~/.tuneforge)", computed=True, config=False)
+    cache_dir: Path = setting(None, "TUNEFORGE_CACHE", "provisioned base models, a cache (default "
+                              "~/.cache/tuneforge)", computed=True)
+    database_url: str = setting(None, "TUNEFORGE_DATABASE_URL", "any SQLAlchemy URL (default sqlite:///"
+                                "$TUNEFORGE_HOME/tuneforge.db)", computed=True)
+    default_base_model: str = setting(DEFAULT_BASE_MODEL, "TUNEFORGE_DEFAULT_MODEL",
+                                      "the base model the OpenAI aliases resolve to")
+    aliases: dict[str, str] = setting({}, "", "model name -> base model ([tuneforge.aliases] in the "
+                                      "config file)")
+    organization: str = setting("personal", "TUNEFORGE_ORG", "the organization in fine-tuned model names")
+    max_upload_bytes: int = setting(512 * 1024 * 1024, "TUNEFORGE_MAX_UPLOAD_BYTES", "largest upload",
+                                    _positive_int)
+    max_request_bytes: int = setting(16 * 1024 * 1024, "TUNEFORGE_MAX_REQUEST_BYTES",
+                                     "largest request body but an upload, refused before it is read",
+                                     _positive_int)
+    allowed_hosts: tuple[str, ...] = setting((), "TUNEFORGE_ALLOWED_HOSTS", "host names the server answers "
+                                             "to besides loopback and its own address (*: any)", _as_list)
+    allowed_origins: tuple[str, ...] = setting((), "TUNEFORGE_ALLOWED_ORIGINS", "web origins (scheme://"
+                                               "host[:port]) whose pages may call the API", _as_list)
+    host: str = setting("127.0.0.1", "TUNEFORGE_HOST", "address `tuneforge serve` listens on")
+    port: int = setting(8000, "TUNEFORGE_PORT", "port `tuneforge serve` listens on", _as_int)
+    max_batch: int = setting(16, "TUNEFORGE_MAX_BATCH", "rows decoded together per model", _positive_int)
+    max_queued: int = setting(64, "TUNEFORGE_MAX_QUEUED", "requests admitted at once; more get 429",
+                              _positive_int)
+    max_adapters: int = setting(8, "TUNEFORGE_MAX_ADAPTERS", "LoRA adapters kept loaded per base",
+                                _positive_int)
+    inference_backend: str = setting("auto", "TUNEFORGE_INFERENCE_BACKEND", "auto (llama.cpp for GGUF "
+                                     "Llama bases on CPU), llama.cpp or pytorch",
+                                     _choice("auto", "llama.cpp", "llamacpp", "pytorch"))
+    inference_dtype: str = setting("float32", "TUNEFORGE_INFERENCE_DTYPE", "PyTorch backend's CPU dtype "
+                                   "(GPUs use bfloat16)", _choice("float32", "bfloat16"))
+    inference_threads: int | None = setting(None, "TUNEFORGE_INFERENCE_THREADS", "CPU threads for torch "
+                                            "and llama.cpp (default: all cores)", _optional_positive_int)
+    llamacpp_cells: int = setting(16384, "TUNEFORGE_LLAMACPP_CELLS", "llama.cpp KV cache cells shared by "
+                                  "all running rows", _positive_int)
+    llamacpp_weights: str = setting("q8_0", "TUNEFORGE_LLAMACPP_WEIGHTS", "q8_0 (a Q8_0 copy of the GGUF) "
+                                    "or source (the file as it is)", _choice("q8_0", "source"))
+    llamacpp_merged_mb: float = setting(2048.0, "TUNEFORGE_LLAMACPP_MERGED_MB", "MiB for merged copies of "
+                                        "adapters; 0: adapters at run time",
+                                        lambda n, r, s: _as_float(n, r, s, positive=False))
+    llamacpp_log: bool = setting(False, "TUNEFORGE_LLAMACPP_LOG", "let llama.cpp log to stderr", _as_bool)
+    train_tokens_per_second: float | None = setting(
+        None, "TUNEFORGE_TRAIN_TOKENS_PER_SECOND", "training speed for time estimates (default: "
+        "measured reference scaled by model size)", lambda n, r, s: _as_float(n, r, s, positive=True))
     # Where each value came from ("default", "env TUNEFORGE_HOME", "config /path"), for `tuneforge config`.
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
@@ -77,28 +192,16 @@ class Settings:
 
     def as_dict(self) -> dict[str, object]:
         out: dict[str, object] = {}
-        for f in fields(self):
-            if f.name == "sources":
-                continue
+        for f in setting_fields():
             value = getattr(self, f.name)
             out[f.name] = str(value) if isinstance(value, Path) else list(value) if isinstance(value, tuple) \
                 else value
         return out
 
 
-_ENV = {
-    "home": "TUNEFORGE_HOME",
-    "cache_dir": "TUNEFORGE_CACHE",
-    "database_url": "TUNEFORGE_DATABASE_URL",
-    "default_base_model": "TUNEFORGE_DEFAULT_MODEL",
-    "organization": "TUNEFORGE_ORG",
-    "max_upload_bytes": "TUNEFORGE_MAX_UPLOAD_BYTES",
-    "max_request_bytes": "TUNEFORGE_MAX_REQUEST_BYTES",
-    "allowed_hosts": "TUNEFORGE_ALLOWED_HOSTS",
-    "allowed_origins": "TUNEFORGE_ALLOWED_ORIGINS",
-    "host": "TUNEFORGE_HOST",
-    "port": "TUNEFORGE_PORT",
-}
+def setting_fields() -> list:
+    """The dataclass fields that are settings (all but `sources`), in declaration order."""
+    return [f for f in fields(Settings) if "env" in f.metadata]
 
 
 def _read_config_file(path: Path) -> dict:
@@ -115,75 +218,51 @@ def _read_config_file(path: Path) -> dict:
     return section
 
 
-def _as_int(name: str, raw: object, source: str) -> int:
-    try:
-        return int(raw)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise SettingsError(f"{name} from {source} must be an integer, got {raw!r}.") from None
-
-
-def _as_list(raw: object) -> tuple[str, ...]:
-    """A comma-separated string (environment) or a list (config file) of names."""
-    items = raw if isinstance(raw, list | tuple) else str(raw).split(",")
-    return tuple(str(item).strip() for item in items if str(item).strip())
+def _aliases(file_values: dict, config_path: Path, default_base: str) -> dict[str, str]:
+    """Every OpenAI alias resolves to the default base, unless the config file pinned it."""
+    pinned = file_values.get("aliases", {})
+    if not isinstance(pinned, dict):
+        raise SettingsError(f"{config_path}: [tuneforge.aliases] must map alias = \"base model\".")
+    aliases = {alias: default_base for alias in DEFAULT_ALIASES}
+    return {**aliases, **{str(k): str(v) for k, v in pinned.items()}}
 
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Read the environment and the config file once and return the typed settings."""
     env = dict(os.environ if environ is None else environ)
-    values: dict[str, object] = {}
-    sources: dict[str, str] = {}
-
     home = Path(env.get("TUNEFORGE_HOME") or Path.home() / ".tuneforge").expanduser()
-    sources["home"] = "env TUNEFORGE_HOME" if env.get("TUNEFORGE_HOME") else "default"
-    config_path = Path(env.get("TUNEFORGE_CONFIG") or home / "config.toml").expanduser()
+    config_path = Path(env.get(CONFIG_ENV) or home / "config.toml").expanduser()
     file_values = _read_config_file(config_path) if config_path.is_file() else {}
+    specs = {f.name: f for f in setting_fields()}
+    configurable = sorted(name for name, f in specs.items() if f.metadata["config"])
+    unknown = [key for key in file_values if key not in configurable]
+    if unknown:
+        raise SettingsError(f"{config_path}: unknown setting {unknown[0]!r}. "
+                            f"Known settings: {', '.join(configurable)}.")
 
-    aliases = {alias: DEFAULT_BASE_MODEL for alias in DEFAULT_ALIASES}
-    for key, value in file_values.items():
-        if key == "aliases":
-            if not isinstance(value, dict):
-                raise SettingsError(f"{config_path}: [tuneforge.aliases] must map alias = \"base model\".")
-            aliases.update({str(k): str(v) for k, v in value.items()})
-            sources["aliases"] = f"config {config_path}"
-        elif key in _ENV and key != "home":
-            values[key] = value
-            sources[key] = f"config {config_path}"
+    values: dict[str, object] = {"home": home}
+    sources: dict[str, str] = {"home": "env TUNEFORGE_HOME" if env.get("TUNEFORGE_HOME") else "default"}
+    for name, f in specs.items():
+        if name in ("home", "aliases"):
+            continue
+        var = f.metadata["env"]
+        if env.get(var, "").strip():  # an empty variable counts as unset
+            raw, source = env[var], f"env {var}"
+        elif name in file_values:
+            raw, source = file_values[name], f"config {config_path}"
         else:
-            known = ", ".join(sorted(k for k in _ENV if k != "home") + ["aliases"])
-            raise SettingsError(f"{config_path}: unknown setting {key!r}. Known settings: {known}.")
-    for key, var in _ENV.items():
-        if key != "home" and env.get(var):
-            values[key] = env[var]
-            sources[key] = f"env {var}"
+            sources[name] = "default"
+            continue
+        values[name] = f.metadata["parse"](name, raw, source)
+        sources[name] = source
 
-    default_base = str(values.get("default_base_model", DEFAULT_BASE_MODEL))
-    if "aliases" not in sources or default_base != DEFAULT_BASE_MODEL:
-        # Aliases follow the default base unless the config file pinned them individually.
-        pinned = file_values.get("aliases", {}) if isinstance(file_values.get("aliases"), dict) else {}
-        aliases.update({a: default_base for a in DEFAULT_ALIASES if a not in pinned})
-
-    cache_dir = Path(str(values.get("cache_dir") or Path.home() / ".cache" / "tuneforge")).expanduser()
-    database_url = str(values.get("database_url") or f"sqlite:///{home / 'tuneforge.db'}")
-    for key in ("cache_dir", "database_url", "default_base_model", "organization", "max_upload_bytes",
-                "max_request_bytes", "allowed_hosts", "allowed_origins", "host", "port", "aliases"):
-        sources.setdefault(key, "default")
-    return Settings(
-        home=home,
-        cache_dir=cache_dir,
-        database_url=database_url,
-        default_base_model=default_base,
-        aliases=aliases,
-        organization=str(values.get("organization", "personal")),
-        max_upload_bytes=_as_int("max_upload_bytes", values.get("max_upload_bytes", 512 * 1024 * 1024),
-                                 sources["max_upload_bytes"]),
-        max_request_bytes=_as_int("max_request_bytes", values.get("max_request_bytes", 16 * 1024 * 1024),
-                                  sources["max_request_bytes"]),
-        allowed_hosts=_as_list(values.get("allowed_hosts", ())),
-        allowed_origins=_as_list(values.get("allowed_origins", ())),
-        host=str(values.get("host", "127.0.0.1")),
-        port=_as_int("port", values.get("port", 8000), sources["port"]),
-        sources=sources,
-    )
+    values.setdefault("cache_dir", Path.home() / ".cache" / "tuneforge")
+    values["cache_dir"] = Path(str(values["cache_dir"])).expanduser()
+    values.setdefault("database_url", f"sqlite:///{home / 'tuneforge.db'}")
+    values["aliases"] = _aliases(file_values, config_path,
+                                 str(values.get("default_base_model", DEFAULT_BASE_MODEL)))
+    sources["aliases"] = f"config {config_path}" if "aliases" in file_values else "default"
+    return Settings(**values, sources=sources)  # type: ignore[arg-type]
 
 
 @lru_cache(maxsize=1)
