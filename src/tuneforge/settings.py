@@ -168,6 +168,9 @@ class Settings:
         "measured reference scaled by model size)", lambda n, r, s: _as_float(n, r, s, positive=True))
     # Where each value came from ("default", "env TUNEFORGE_HOME", "config /path"), for `tuneforge config`.
     sources: dict[str, str] = field(default_factory=dict, compare=False)
+    # The config file looked for ($TUNEFORGE_CONFIG or $TUNEFORGE_HOME/config.toml), and whether it exists.
+    config_file: Path | None = field(default=None, compare=False)
+    config_found: bool = field(default=False, compare=False)
 
     @property
     def files_dir(self) -> Path:
@@ -200,7 +203,7 @@ class Settings:
 
 
 def setting_fields() -> list:
-    """The dataclass fields that are settings (all but `sources`), in declaration order."""
+    """The dataclass fields that are settings (not `sources` and `config_file`), in declaration order."""
     return [f for f in fields(Settings) if "env" in f.metadata]
 
 
@@ -232,7 +235,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     env = dict(os.environ if environ is None else environ)
     home = Path(env.get("TUNEFORGE_HOME") or Path.home() / ".tuneforge").expanduser()
     config_path = Path(env.get(CONFIG_ENV) or home / "config.toml").expanduser()
-    file_values = _read_config_file(config_path) if config_path.is_file() else {}
+    found = config_path.is_file()
+    file_values = _read_config_file(config_path) if found else {}
     specs = {f.name: f for f in setting_fields()}
     configurable = sorted(name for name, f in specs.items() if f.metadata["config"])
     unknown = [key for key in file_values if key not in configurable]
@@ -262,7 +266,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     values["aliases"] = _aliases(file_values, config_path,
                                  str(values.get("default_base_model", DEFAULT_BASE_MODEL)))
     sources["aliases"] = f"config {config_path}" if "aliases" in file_values else "default"
-    return Settings(**values, sources=sources)  # type: ignore[arg-type]
+    return Settings(**values, sources=sources, config_file=config_path,  # type: ignore[arg-type]
+                    config_found=found)
 
 
 @lru_cache(maxsize=1)

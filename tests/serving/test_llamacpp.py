@@ -6,6 +6,7 @@ adapters in use get merged copies that give the same model, within a memory budg
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import pytest
 import torch
@@ -31,11 +32,16 @@ def adapters(base_folder, tmp_path_factory):
                             alpha=16, b_scale=SCALE) for ft, seed in ((FT_A, 1), (FT_B, 2))}
 
 
+def _llamacpp(settings, **changes):
+    """The session settings with the llama.cpp backend forced (TUNEFORGE_INFERENCE_BACKEND=llama.cpp)."""
+    return dataclasses.replace(settings, inference_backend="llama.cpp", **changes)
+
+
 @pytest.fixture
-def engine(settings, adapters, monkeypatch):
-    monkeypatch.setenv("TUNEFORGE_INFERENCE_BACKEND", "llama.cpp")
-    monkeypatch.setenv("TUNEFORGE_LLAMACPP_MERGED_MB", "0")  # these tests are about run-time adapters
-    eng = InferenceEngine(settings, resolvers=[static_resolver(adapters)], max_adapters=1)
+def engine(settings, adapters):
+    # llamacpp_merged_mb=0: these tests are about run-time adapters
+    eng = InferenceEngine(_llamacpp(settings, llamacpp_merged_mb=0), resolvers=[static_resolver(adapters)],
+                          max_adapters=1)
     yield eng
     eng.close()
 
@@ -128,12 +134,11 @@ def test_adapter_lru_is_bounded_and_unload_frees(engine, adapters):
 
 
 def test_new_adapters_convert_before_the_engine_thread_and_unsupported_ones_get_a_400(
-        settings, base_folder, tmp_path, monkeypatch):
+        settings, base_folder, tmp_path):
     import json
     import secrets
     import shutil
 
-    monkeypatch.setenv("TUNEFORGE_INFERENCE_BACKEND", "llama.cpp")
     # A new random seed each run: an adapter no earlier run converted into the shared cache.
     fresh = random_lora(base_folder, tmp_path / "fresh", base_model=BASE, seed=secrets.randbelow(10**9),
                         rank=4, alpha=8, b_scale=SCALE)
@@ -143,7 +148,7 @@ def test_new_adapters_convert_before_the_engine_thread_and_unsupported_ones_get_
     (dora / "adapter_config.json").write_text(json.dumps({**config, "use_dora": True}))
     ids = {"ft:smollm2-135m-instruct:personal:fresh:cccc3333": fresh,
            "ft:smollm2-135m-instruct:personal:dora:dddd4444": dora}
-    eng = InferenceEngine(settings, resolvers=[static_resolver(ids)])
+    eng = InferenceEngine(_llamacpp(settings), resolvers=[static_resolver(ids)])
     cache = settings.cache_dir / "lora-gguf"
     try:
         before = set(cache.glob("*.gguf")) if cache.is_dir() else set()
@@ -161,12 +166,10 @@ def test_new_adapters_convert_before_the_engine_thread_and_unsupported_ones_get_
             made.unlink()
 
 
-def test_a_full_kv_pool_sets_rows_aside_and_they_finish_unchanged(settings, monkeypatch):
+def test_a_full_kv_pool_sets_rows_aside_and_they_finish_unchanged(settings):
     """Three long generations need more KV cells than a small pool has: rows are set aside and
     recomputed later instead of failing, and each continues exactly as greedy decoding would."""
-    monkeypatch.setenv("TUNEFORGE_INFERENCE_BACKEND", "llama.cpp")
-    monkeypatch.setenv("TUNEFORGE_LLAMACPP_CELLS", "512")
-    eng = InferenceEngine(settings)
+    eng = InferenceEngine(_llamacpp(settings, llamacpp_cells=512))
     prompts = ["Tell me about lighthouses.", "Describe a storm at sea.", "Write about a harbour town."]
 
     async def one(prompt):
@@ -210,12 +213,15 @@ def _mean_gap(a: torch.Tensor, b: torch.Tensor, ids: list[int]) -> float:
     return float((a[:-1].gather(1, nxt) - b[:-1].gather(1, nxt)).abs().mean())
 
 
-@pytest.fixture
-def merging(settings, adapters, monkeypatch):
+def _merging(settings, adapters, **changes):
     """An engine with merged copies on (the default), each with a small KV pool to keep it small."""
-    monkeypatch.setenv("TUNEFORGE_INFERENCE_BACKEND", "llama.cpp")
-    monkeypatch.setenv("TUNEFORGE_LLAMACPP_CELLS", "2048")
-    eng = InferenceEngine(settings, resolvers=[static_resolver(adapters)])
+    return InferenceEngine(_llamacpp(settings, llamacpp_cells=2048, **changes),
+                           resolvers=[static_resolver(adapters)])
+
+
+@pytest.fixture
+def merging(settings, adapters):
+    eng = _merging(settings, adapters)
     yield eng
     eng.close()
 
@@ -281,15 +287,17 @@ def test_merged_copies_fit_their_budget_and_busy_ones_are_never_unloaded(merging
     assert set(eng.loaded()) == {f"base:{BASE}", third.merged_key}
 
 
-def test_a_4_bit_base_keeps_run_time_adapters(merging, adapters, monkeypatch):
-    monkeypatch.setenv("TUNEFORGE_LLAMACPP_WEIGHTS", "source")  # the Q4_1 file as it is
-    eng = merging
-    asyncio.run(eng.prepare(FT_A))
-    eng.wait_for_loads()
-    prepared = asyncio.run(eng.prepare(FT_A))
-    assert prepared.merged_key is None  # a 4-bit grid would round most of a LoRA update away
-    assert asyncio.run(_generate(eng, FT_A, "hi", max_tokens=4))
-    assert eng.loaded() == {f"base:{BASE}": [str(adapters[FT_A])]}
+def test_a_4_bit_base_keeps_run_time_adapters(settings, adapters):
+    eng = _merging(settings, adapters, llamacpp_weights="source")  # the Q4_1 file as it is
+    try:
+        asyncio.run(eng.prepare(FT_A))
+        eng.wait_for_loads()
+        prepared = asyncio.run(eng.prepare(FT_A))
+        assert prepared.merged_key is None  # a 4-bit grid would round most of a LoRA update away
+        assert asyncio.run(_generate(eng, FT_A, "hi", max_tokens=4))
+        assert eng.loaded() == {f"base:{BASE}": [str(adapters[FT_A])]}
+    finally:
+        eng.close()
 
 
 def test_openai_sdk_streams_stops_and_scores_on_the_llamacpp_backend(live):

@@ -4,9 +4,9 @@ JSON, SSE streams and OpenAI errors.
 
 Both inference routers carry `engine_lifespan`; FastAPI runs it inside the app's own lifespan, so the
 engine exists before the first request. `app.state.engine_options` (set before startup) passes keyword
-arguments to `InferenceEngine`, e.g. extra `resolvers` in tests. Limits come from the environment:
-TUNEFORGE_MAX_BATCH (rows decoded together), TUNEFORGE_MAX_QUEUED (requests before 429),
-TUNEFORGE_MAX_ADAPTERS (LoRA adapters kept loaded per base).
+arguments to `InferenceEngine`, e.g. extra `resolvers` in tests. Limits come from the settings:
+`max_batch` (rows decoded together), `max_queued` (requests before 429), `max_adapters` (LoRA adapters
+kept loaded per base).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -25,29 +24,20 @@ from sse_starlette.sse import EventSourceResponse
 from tuneforge.api.errors import APIError
 from tuneforge.serving.engine import InferenceEngine
 from tuneforge.serving.params import ClientGone, ServingError
+from tuneforge.settings import Settings
 
 log = logging.getLogger("tuneforge.api")
 
 
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(f"{name}={raw!r}: expected a positive whole number.")
-    return int(raw)
-
-
-def engine_kwargs() -> dict:
-    return {"max_batch_rows": _env_int("TUNEFORGE_MAX_BATCH", 16),
-            "max_queued": _env_int("TUNEFORGE_MAX_QUEUED", 64),
-            "max_adapters": _env_int("TUNEFORGE_MAX_ADAPTERS", 8)}
+def engine_kwargs(settings: Settings) -> dict:
+    return {"max_batch_rows": settings.max_batch, "max_queued": settings.max_queued,
+            "max_adapters": settings.max_adapters}
 
 
 async def start_engine(app) -> None:
     """Startup hook: `app.state.engine` (idempotent, so both routers may ask for it)."""
     if getattr(app.state, "engine", None) is None:
-        options = {**engine_kwargs(), **getattr(app.state, "engine_options", {})}
+        options = {**engine_kwargs(app.state.settings), **getattr(app.state, "engine_options", {})}
         app.state.engine = InferenceEngine(app.state.settings, db=app.state.db, **options)
 
 

@@ -39,21 +39,33 @@ import_module("tuneforge.cli.chat").register(app)  # `chat` and `complete`
 def config_command(
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ) -> None:
-    """Show the settings in force and where each came from (env, config file, default)."""
+    """Show every setting in force, its environment variable and where it came from (env, config
+    file, default)."""
+    from tuneforge.settings import setting_fields
+
     settings = get_settings()
     values = settings.as_dict()
+    specs = {f.name: f.metadata for f in setting_fields()}
     if as_json:
-        print(json.dumps({"settings": values, "sources": settings.sources}, indent=2, ensure_ascii=False))
+        print(json.dumps({"settings": values, "sources": settings.sources,
+                          "config_file": str(settings.config_file), "config_found": settings.config_found,
+                          "variables": {k: m["env"] or None for k, m in specs.items()},
+                          "help": {k: m["help"] for k, m in specs.items()}}, indent=2, ensure_ascii=False))
         return
+    from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table("setting", "value", "from", title="tuneforge settings")
+    where = f"{settings.config_file} ({'read' if settings.config_found else 'not found'}; TUNEFORGE_CONFIG " \
+        "names another)"
+    table = Table("setting", "variable", "value", "from", "meaning", title="tuneforge settings",
+                  caption=escape(f"config file: {where}. Precedence: env > config file > default."))
     for key, value in values.items():
         if key == "aliases":
             value = ", ".join(f"{a} -> {b}" for a, b in sorted(value.items()))
-        table.add_row(key, str(value), settings.sources.get(key, "default"))
-    from rich.console import Console
-
+        shown = "(unset)" if value is None else ", ".join(value) if isinstance(value, list) else str(value)
+        table.add_row(key, specs[key]["env"] or "config file only", escape(shown),
+                      escape(settings.sources.get(key, "default")), escape(specs[key]["help"]))
     Console().print(table)
 
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import functools
 import math
-import os
+
+from tuneforge.settings import Settings, get_settings
 
 REFERENCE_MODEL = "smollm2-135m-instruct"
 REFERENCE_PARAMS = 134_515_008
@@ -37,7 +38,6 @@ def _model_params(base_model: str | None) -> int:
         from safetensors import safe_open
 
         from tuneforge.models import base_model_folder
-        from tuneforge.settings import get_settings
 
         settings = get_settings()
         if settings.resolve_alias(base_model) == REFERENCE_MODEL:
@@ -52,16 +52,19 @@ def _model_params(base_model: str | None) -> int:
         return REFERENCE_PARAMS
 
 
-def tokens_per_second(base_model: str | None = None) -> float:
-    override = os.environ.get("TUNEFORGE_TRAIN_TOKENS_PER_SECOND")
+def tokens_per_second(base_model: str | None = None, settings: Settings | None = None) -> float:
+    """TUNEFORGE_TRAIN_TOKENS_PER_SECOND when set, else the reference rate scaled by model size.
+    Callers without settings of their own (data statistics) get the process-wide ones."""
+    override = (settings if settings is not None else get_settings()).train_tokens_per_second
     if override:
-        return float(override)
+        return override
     return REFERENCE_TOKENS_PER_SECOND * REFERENCE_PARAMS / _model_params(base_model)
 
 
-def estimate_seconds(total_tokens: int, base_model: str | None = None) -> int:
+def estimate_seconds(total_tokens: int, base_model: str | None = None,
+                     settings: Settings | None = None) -> int:
     """Wall-clock seconds to train `total_tokens` (all epochs) on this machine's CPU."""
-    return int(round(STARTUP_SECONDS + total_tokens / tokens_per_second(base_model)))
+    return int(round(STARTUP_SECONDS + total_tokens / tokens_per_second(base_model, settings)))
 
 
 def format_duration(seconds: float) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import threading
 import time
 from collections import OrderedDict, deque
@@ -87,9 +86,9 @@ class Ticket:
 PREFILL_TOKENS = 4096  # prompt tokens one admission pass prefills (at least one request)
 
 
-def _merge_budget() -> int:
+def _merge_budget(settings: Settings) -> int:
     """TUNEFORGE_LLAMACPP_MERGED_MB: memory for merged copies of adapters (weights + KV pool); 0: none."""
-    return int(float(os.environ.get("TUNEFORGE_LLAMACPP_MERGED_MB", "2048")) * 2**20)
+    return int(settings.llamacpp_merged_mb * 2**20)
 
 
 class InferenceEngine:
@@ -108,7 +107,7 @@ class InferenceEngine:
         self._running: dict[str, Running] = {}
         self._waiting: deque[Ticket] = deque()
         self._commands: deque = deque()
-        self.merge_budget = _merge_budget()
+        self.merge_budget = _merge_budget(settings)
         self._merged: OrderedDict[str, int] = OrderedDict()  # merged copy key -> bytes, least recent first
         self._not_mergeable: set[str] = set()
         self._evictions: deque[tuple[str, int, Future]] = deque()  # loads waiting for room (engine thread)
@@ -297,9 +296,9 @@ class InferenceEngine:
     # ---- engine thread ---------------------------------------------------------------------------
     def _loop(self) -> None:
         torch.set_grad_enabled(False)
-        if threads := os.environ.get("TUNEFORGE_INFERENCE_THREADS", "").strip():
+        if self.settings.inference_threads:
             # On a CPU shared with other work, fewer threads avoid OpenMP stalls (measured: 30x).
-            torch.set_num_threads(int(threads))
+            torch.set_num_threads(self.settings.inference_threads)
         while not self._stop:
             try:
                 self._apply_commands()

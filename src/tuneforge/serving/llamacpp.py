@@ -43,14 +43,15 @@ def available() -> bool:
     return True
 
 
-def _lib():
+def _lib(llama_log: bool = False):
+    """llama.cpp, initialised once; the first caller decides whether it logs (TUNEFORGE_LLAMACPP_LOG)."""
     global _initialised
     import llama_cpp as lib
 
     with _init_lock:
         if not _initialised:
             lib.llama_backend_init()
-            if not os.environ.get("TUNEFORGE_LLAMACPP_LOG"):
+            if not llama_log:
                 _silence(lib)  # llama.cpp logs every load and context to stderr
             _initialised = True
     return lib
@@ -71,22 +72,23 @@ def _silence(lib) -> None:
     lib.llama_log_set(quiet, ctypes.c_void_p(0))
 
 
-def serving_gguf(source: Path, cache_folder: Path) -> Path:
+def serving_gguf(source: Path, cache_folder: Path, *, weights: str = "q8_0", threads: int | None = None,
+                 llama_log: bool = False) -> Path:
     """The GGUF llama.cpp serves for `source`: by default its weights requantized to Q8_0 once, next to
     the provisioned model. From the built-in Q4_1 file that is near-lossless (every 4-bit value fits
     8 bits), and llama.cpp's batched matrix kernels on AVX2 CPUs handle Q8_0 much better than Q4_1
-    (measured: 8 streams 1.9x one stream instead of 1.4x). TUNEFORGE_LLAMACPP_WEIGHTS=source serves
-    the file as it is."""
-    if os.environ.get("TUNEFORGE_LLAMACPP_WEIGHTS", "q8_0").strip().lower() == "source":
+    (measured: 8 streams 1.9x one stream instead of 1.4x). `weights="source"`
+    (TUNEFORGE_LLAMACPP_WEIGHTS) serves the file as it is."""
+    if weights == "source":
         return source
     stat = source.stat()
     target = cache_folder / f"llamacpp-q8_0-{stat.st_size}-{int(stat.st_mtime)}.gguf"
     if not target.is_file():
-        lib = _lib()
+        lib = _lib(llama_log)
         params = lib.llama_model_quantize_default_params()
         params.ftype = lib.LLAMA_FTYPE_MOSTLY_Q8_0
         params.allow_requantize = True
-        params.nthread = _threads()
+        params.nthread = _threads(threads)
         partial = target.with_suffix(f".{os.getpid()}.partial")
         if lib.llama_model_quantize(str(source).encode(), str(partial).encode(), ctypes.byref(params)) != 0:
             partial.unlink(missing_ok=True)
@@ -120,10 +122,9 @@ def _decode_holding_gil():
     return _held_decode
 
 
-def _threads() -> int:
-    if threads := os.environ.get("TUNEFORGE_INFERENCE_THREADS", "").strip():
-        return int(threads)
-    return len(os.sched_getaffinity(0))
+def _threads(threads: int | None) -> int:
+    """TUNEFORGE_INFERENCE_THREADS, else every core this process may use."""
+    return threads or len(os.sched_getaffinity(0))
 
 
 class LlamaCppModel(AdapterLRU):
@@ -133,10 +134,12 @@ class LlamaCppModel(AdapterLRU):
     backend = "llama.cpp"
 
     def __init__(self, key: str, gguf: Path, hf_folder: Path, adapter_cache: Path, max_adapters: int,
-                 max_rows: int, n_ctx: int, source: Path | None = None):
+                 max_rows: int, n_ctx: int, source: Path | None = None, *, threads: int | None = None,
+                 llama_log: bool = False):
         from transformers import AutoConfig, AutoTokenizer, GenerationConfig
 
-        lib = self._lib = _lib()
+        lib = self._lib = _lib(llama_log)
+        self.threads = threads
         self.key = key
         self.gguf, self.source = gguf, source or gguf  # served file; the most precise copy of the weights
         self.hf_folder = hf_folder
@@ -158,7 +161,7 @@ class LlamaCppModel(AdapterLRU):
         cparams.n_ctx = n_ctx  # the KV pool every row shares (TUNEFORGE_LLAMACPP_CELLS)
         cparams.n_batch = cparams.n_ubatch = 512
         cparams.n_seq_max = min(max(max_rows, 128) + 1, 256)  # n may reach 128 rows in one request
-        cparams.n_threads = cparams.n_threads_batch = _threads()
+        cparams.n_threads = cparams.n_threads_batch = _threads(threads)
         cparams.kv_unified = True  # one pool of cells for all rows: a shared prompt is stored once
         cparams.no_perf = True
         self._ctx = lib.llama_init_from_model(self._model, cparams)
@@ -196,7 +199,8 @@ class LlamaCppModel(AdapterLRU):
         path = self.adapter_cache / f"merged-{os.getpid()}-{next(_merge_ids)}.gguf"
         try:
             merge_lora_in_subprocess(self.source, self.gguf, self._adapter_gguf(folder), path)
-            return LlamaCppModel(key, path, self.hf_folder, self.adapter_cache, 0, self.max_rows, self.n_ctx)
+            return LlamaCppModel(key, path, self.hf_folder, self.adapter_cache, 0, self.max_rows, self.n_ctx,
+                                 threads=self.threads)
         finally:
             path.unlink(missing_ok=True)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from collections import OrderedDict
 from pathlib import Path
 
@@ -17,20 +16,22 @@ import torch
 
 from tuneforge.models import base_model_folder
 from tuneforge.serving.sampler import stop_token_ids
-from tuneforge.settings import Settings
+from tuneforge.settings import Settings, get_settings
 
 log = logging.getLogger("tuneforge.serving")
 BASE_ADAPTER = "__base__"  # PEFT's name for "no adapter on this row" in a mixed batch
 
 
-def default_device_dtype() -> tuple[str, torch.dtype]:
+def _given(settings: Settings | None) -> Settings:
+    """The settings passed in; callers without any (benchmarks) get the process-wide ones."""
+    return settings if settings is not None else get_settings()
+
+
+def default_device_dtype(settings: Settings | None = None) -> tuple[str, torch.dtype]:
     """bf16 on GPUs; on CPU float32 unless TUNEFORGE_INFERENCE_DTYPE=bfloat16 (faster, less exact)."""
     if torch.cuda.is_available():
         return "cuda", torch.bfloat16
-    name = os.environ.get("TUNEFORGE_INFERENCE_DTYPE", "float32").strip().lower()
-    if name not in ("float32", "bfloat16"):
-        raise ValueError(f"TUNEFORGE_INFERENCE_DTYPE={name!r}: use float32 or bfloat16.")
-    return "cpu", getattr(torch, name)
+    return "cpu", getattr(torch, _given(settings).inference_dtype)  # validated by the settings
 
 
 def adapter_name(path: Path) -> str:
@@ -144,13 +145,12 @@ class LoadedModel(AdapterLRU):
         return out.logits
 
 
-def backend_name(device: str | None = None, dtype: torch.dtype | None = None) -> str:
+def backend_name(device: str | None = None, dtype: torch.dtype | None = None,
+                 settings: Settings | None = None) -> str:
     """`TUNEFORGE_INFERENCE_BACKEND`: auto (llama.cpp for GGUF Llama bases on CPU), llama.cpp, pytorch."""
-    name = os.environ.get("TUNEFORGE_INFERENCE_BACKEND", "auto").strip().lower()
-    if name not in ("auto", "llama.cpp", "llamacpp", "pytorch"):
-        raise ValueError(f"TUNEFORGE_INFERENCE_BACKEND={name!r}: use auto, llama.cpp or pytorch.")
+    name = _given(settings).inference_backend  # validated by the settings
     if name == "auto":
-        on_cpu = (device or default_device_dtype()[0]) == "cpu" and dtype in (None, torch.float32)
+        on_cpu = (device or default_device_dtype(settings)[0]) == "cpu" and dtype in (None, torch.float32)
         from tuneforge.serving import llamacpp
 
         return "llama.cpp" if on_cpu and llamacpp.available() else "pytorch"
@@ -186,16 +186,19 @@ def load_weights(key: str, base: str, full_path: Path | None, settings: Settings
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     base_folder = base_model_folder(base, settings)
-    if full_path is None and backend_name(device, dtype) == "llama.cpp":
-        forced = os.environ.get("TUNEFORGE_INFERENCE_BACKEND", "auto").strip().lower() != "auto"
+    if full_path is None and backend_name(device, dtype, settings) == "llama.cpp":
+        forced = settings.inference_backend != "auto"
         gguf = _llamacpp_gguf(base, base_folder, settings, forced)
         if gguf is not None:
             from tuneforge.serving.llamacpp import LlamaCppModel, serving_gguf
 
-            cells = int(os.environ.get("TUNEFORGE_LLAMACPP_CELLS", "16384"))
-            return LlamaCppModel(key, serving_gguf(gguf, base_folder), base_folder,
-                                 settings.cache_dir / "lora-gguf", max_adapters, max_rows, cells, source=gguf)
-    dev, dt = default_device_dtype()
+            threads = settings.inference_threads
+            served = serving_gguf(gguf, base_folder, weights=settings.llamacpp_weights, threads=threads,
+                                  llama_log=settings.llamacpp_log)
+            return LlamaCppModel(key, served, base_folder, settings.cache_dir / "lora-gguf", max_adapters,
+                                 max_rows, settings.llamacpp_cells, source=gguf, threads=threads,
+                                 llama_log=settings.llamacpp_log)
+    dev, dt = default_device_dtype(settings)
     device, dtype = device or dev, dtype or dt
     folder = full_path if full_path is not None else base_folder
     tok_folder = folder if (folder / "tokenizer_config.json").is_file() else base_folder
