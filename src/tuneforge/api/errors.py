@@ -1,7 +1,8 @@
 """OpenAI-shaped errors: `{"error": {"message", "type", "param", "code"}}` with OpenAI's status codes.
 
-Raise `APIError` (or a helper below) anywhere in a route; `install_error_handlers` turns it, FastAPI's
-validation errors and any unexpected exception into that shape. Unexpected exceptions become a 500 with
+Any layer raises `tuneforge.errors.UserError` (routes: `APIError` or a helper below);
+`install_error_handlers` turns it, FastAPI's validation errors and any unexpected exception into that
+shape. Unexpected exceptions become a 500 with
 no traceback in the body (it goes to the server log).
 """
 
@@ -14,26 +15,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from tuneforge.errors import UserError
+
 log = logging.getLogger("tuneforge.api")
 
-_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 403: "invalid_request_error",
-          404: "invalid_request_error", 409: "invalid_request_error", 413: "invalid_request_error",
-          422: "invalid_request_error", 429: "rate_limit_exceeded", 500: "server_error", 503: "server_error"}
+class APIError(UserError):
+    """A `UserError` raised by the HTTP layer itself: status first, as routes read best."""
 
-
-class APIError(Exception):
-    def __init__(self, status: int, message: str, *, param: str | None = None, code: str | None = None,
-                 type: str | None = None, headers: dict[str, str] | None = None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.param = param
-        self.code = code
-        self.type = type or _TYPES.get(status, "invalid_request_error")
-        self.headers = headers or {}
-
-    def body(self) -> dict:
-        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+    def __init__(self, status: int, message: str, **details):
+        super().__init__(message, status=status, **details)
 
 
 def bad_request(message: str, param: str | None = None, code: str | None = None) -> APIError:
@@ -49,7 +39,7 @@ def model_not_found(model: str) -> APIError:
                     param="model", code="model_not_found")
 
 
-def error_response(err: APIError) -> JSONResponse:
+def error_response(err: UserError) -> JSONResponse:
     return JSONResponse(err.body(), status_code=err.status, headers=err.headers)
 
 
@@ -62,8 +52,8 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(APIError)
-    async def _api_error(_request: Request, exc: APIError):
+    @app.exception_handler(UserError)  # every layer's refusals: the one translation
+    async def _user_error(_request: Request, exc: UserError):
         return error_response(exc)
 
     @app.exception_handler(RequestValidationError)

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from tuneforge.errors import UserError
 from tuneforge.jobs import files as job_files
 from tuneforge.jobs.events import Messages, add_event
 from tuneforge.jobs.naming import clean_suffix, new_job_id, now
@@ -26,10 +27,11 @@ from tuneforge.store.tables_jobs import Job
 TERMINAL = ("succeeded", "failed", "cancelled")
 
 
-class JobRequestError(ValueError):
+class JobRequestError(UserError):
+    """A job request refused (unknown model, file or state); the API answers it in OpenAI's shape."""
+
     def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None):
-        super().__init__(message)
-        self.status, self.message, self.param, self.code = status, message, param, code
+        super().__init__(message, status=status, param=param, code=code)
 
 
 @dataclass

@@ -4,18 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tuneforge.errors import UserError
 
-class ServingError(Exception):
+
+class ServingError(UserError):
     """A request the engine cannot serve; `status`, `param` and `code` map it to an OpenAI error."""
-
-    def __init__(self, message: str, *, status: int = 400, param: str | None = None,
-                 code: str | None = None, retry_after: float | None = None):
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.param = param
-        self.code = code
-        self.retry_after = retry_after
 
 
 class ModelNotFound(ServingError):

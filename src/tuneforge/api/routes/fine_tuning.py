@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 
 from tuneforge.api.deps import current_project, get_db, get_settings_dep
-from tuneforge.api.errors import APIError
 from tuneforge.api.pagination import PageParams, cursor_errors, list_page, page_params, paginate
 from tuneforge.api.schemas.common import error_responses
 from tuneforge.api.schemas.fine_tuning import (
@@ -24,22 +20,13 @@ from tuneforge.api.schemas.fine_tuning import (
     job_object,
 )
 from tuneforge.jobs import service
-from tuneforge.jobs.service import JobRequest, JobRequestError
+from tuneforge.jobs.service import JobRequest
 from tuneforge.settings import Settings
 from tuneforge.store.db import Database
 from tuneforge.store.tables_jobs import Checkpoint, Job, JobEvent
 
 router = APIRouter(tags=["fine-tuning"], responses=error_responses(401))
 JobId = Path(..., description="The job's id (`ftjob-...`).", max_length=200)
-
-
-@contextmanager
-def job_errors() -> Iterator[None]:
-    """The jobs service's refusals, in OpenAI's error shape."""
-    try:
-        yield
-    except JobRequestError as exc:
-        raise APIError(exc.status, exc.message, param=exc.param, code=exc.code) from None
 
 
 @router.post("/fine_tuning/jobs", response_model=FineTuningJob, responses=error_responses(400),
@@ -51,8 +38,7 @@ async def create_job(body: JobCreate, project: str = Depends(current_project), d
                      metadata=body.metadata, training_type=body.training_type,
                      integrations=[i.model_dump(exclude_none=True) for i in body.integrations or ()] or None,
                      method=body.method.type if body.method else "supervised")
-    with job_errors():
-        job = await run_in_threadpool(service.create_job, db, settings, project, req)
+    job = await run_in_threadpool(service.create_job, db, settings, project, req)
     return job_object(job)
 
 
@@ -89,42 +75,37 @@ def list_jobs(request: Request, page: PageParams = Depends(page_params(default_l
             responses=error_responses(404), summary="Retrieve a fine-tuning job")
 def retrieve_job(fine_tuning_job_id: str = JobId, project: str = Depends(current_project),
                  db: Database = Depends(get_db)) -> dict:
-    with job_errors():
-        return job_object(service.get_job(db, fine_tuning_job_id, project, legacy=False))
+    return job_object(service.get_job(db, fine_tuning_job_id, project, legacy=False))
 
 
 @router.post("/fine_tuning/jobs/{fine_tuning_job_id}/cancel", response_model=FineTuningJob,
              responses=error_responses(400, 404), summary="Cancel a fine-tuning job")
 def cancel_job(fine_tuning_job_id: str = JobId, project: str = Depends(current_project),
                db: Database = Depends(get_db)) -> dict:
-    with job_errors():
-        return job_object(service.cancel_job(db, fine_tuning_job_id, project, legacy=False))
+    return job_object(service.cancel_job(db, fine_tuning_job_id, project, legacy=False))
 
 
 @router.post("/fine_tuning/jobs/{fine_tuning_job_id}/pause", response_model=FineTuningJob,
              responses=error_responses(400, 404), summary="Pause a running or queued job")
 def pause_job(fine_tuning_job_id: str = JobId, project: str = Depends(current_project),
               db: Database = Depends(get_db)) -> dict:
-    with job_errors():
-        service.get_job(db, fine_tuning_job_id, project, legacy=False)
-        return job_object(service.pause_job(db, fine_tuning_job_id, project))
+    service.get_job(db, fine_tuning_job_id, project, legacy=False)
+    return job_object(service.pause_job(db, fine_tuning_job_id, project))
 
 
 @router.post("/fine_tuning/jobs/{fine_tuning_job_id}/resume", response_model=FineTuningJob,
              responses=error_responses(400, 404), summary="Resume a paused job from its last checkpoint")
 def resume_job(fine_tuning_job_id: str = JobId, project: str = Depends(current_project),
                db: Database = Depends(get_db)) -> dict:
-    with job_errors():
-        service.get_job(db, fine_tuning_job_id, project, legacy=False)
-        return job_object(service.resume_job(db, fine_tuning_job_id, project))
+    service.get_job(db, fine_tuning_job_id, project, legacy=False)
+    return job_object(service.resume_job(db, fine_tuning_job_id, project))
 
 
 @router.get("/fine_tuning/jobs/{fine_tuning_job_id}/events", response_model=EventList,
             responses=error_responses(400, 404), summary="List a job's events (newest first)")
 def list_events(fine_tuning_job_id: str = JobId, page: PageParams = Depends(page_params(default_limit=20)),
                 project: str = Depends(current_project), db: Database = Depends(get_db)) -> dict:
-    with job_errors():
-        service.get_job(db, fine_tuning_job_id, project, legacy=False)
+    service.get_job(db, fine_tuning_job_id, project, legacy=False)
     with db.session() as session, cursor_errors():
         result = paginate(session, select(JobEvent).where(JobEvent.job_id == fine_tuning_job_id),
                           id_column=JobEvent.id, sort_columns=[JobEvent.seq], after=page.after,
@@ -137,8 +118,7 @@ def list_events(fine_tuning_job_id: str = JobId, page: PageParams = Depends(page
 def list_checkpoints(fine_tuning_job_id: str = JobId,
                      page: PageParams = Depends(page_params(default_limit=10)),
                      project: str = Depends(current_project), db: Database = Depends(get_db)) -> dict:
-    with job_errors():
-        service.get_job(db, fine_tuning_job_id, project, legacy=False)
+    service.get_job(db, fine_tuning_job_id, project, legacy=False)
     with db.session() as session, cursor_errors():
         result = paginate(session, select(Checkpoint).where(Checkpoint.job_id == fine_tuning_job_id),
                           id_column=Checkpoint.id, sort_columns=[Checkpoint.step_number, Checkpoint.seq],

@@ -17,7 +17,6 @@ from sqlalchemy import select
 from sse_starlette.sse import EventSourceResponse
 
 from tuneforge.api.deps import current_project, get_db, get_settings_dep
-from tuneforge.api.routes.fine_tuning import job_errors
 from tuneforge.api.schemas.common import error_responses
 from tuneforge.api.schemas.fine_tuning import (
     LegacyEventList,
@@ -63,8 +62,7 @@ async def create_fine_tune(body: LegacyFineTuneCreate, project: str = Depends(cu
           "prompt_loss_weight": body.prompt_loss_weight if body.prompt_loss_weight is not None else 0.01}
     req = JobRequest(model=body.model, training_file=body.training_file, validation_file=body.validation_file,
                      hyperparameters=hp, suffix=body.suffix, legacy=True)
-    with job_errors():
-        job = await run_in_threadpool(service.create_job, db, settings, project, req)
+    job = await run_in_threadpool(service.create_job, db, settings, project, req)
     return await run_in_threadpool(_render, db, settings, job, True)
 
 
@@ -80,8 +78,7 @@ def list_fine_tunes(project: str = Depends(current_project), db: Database = Depe
 def retrieve_fine_tune(fine_tune_id: str = FineTuneId, project: str = Depends(current_project),
                        db: Database = Depends(get_db),
                        settings: Settings = Depends(get_settings_dep)) -> dict:
-    with job_errors():
-        job = service.get_job(db, fine_tune_id, project, legacy=True)
+    job = service.get_job(db, fine_tune_id, project, legacy=True)
     return _render(db, settings, job, True)
 
 
@@ -90,8 +87,7 @@ def retrieve_fine_tune(fine_tune_id: str = FineTuneId, project: str = Depends(cu
 def cancel_fine_tune(fine_tune_id: str = FineTuneId, project: str = Depends(current_project),
                      db: Database = Depends(get_db),
                      settings: Settings = Depends(get_settings_dep)) -> dict:
-    with job_errors():
-        job = service.cancel_job(db, fine_tune_id, project, legacy=True)
+    job = service.cancel_job(db, fine_tune_id, project, legacy=True)
     return _render(db, settings, job, True)
 
 
@@ -102,8 +98,7 @@ def cancel_fine_tune(fine_tune_id: str = FineTuneId, project: str = Depends(curr
 async def fine_tune_events(fine_tune_id: str = FineTuneId,
                            stream: bool = Query(False, description="Stream events as server-sent events."),
                            project: str = Depends(current_project), db: Database = Depends(get_db)):
-    with job_errors():
-        job = await run_in_threadpool(service.get_job, db, fine_tune_id, project, legacy=True)
+    job = await run_in_threadpool(service.get_job, db, fine_tune_id, project, legacy=True)
     if not stream:
         events = await run_in_threadpool(_events, db, job.id)
         return {"object": "list", "data": [legacy_event(e) for e in events], "has_more": False}
