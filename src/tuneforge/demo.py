@@ -71,25 +71,29 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
-def _evaluate(model: str, out: Path, limit: int | None) -> bool:
-    """Base vs fine-tuned on the held-out set, in-process (same code as `tuneforge eval`)."""
+def _evaluate(model: str, out: Path, limit: int | None, url: str, key: str) -> bool:
+    """Base vs fine-tuned on the held-out set, through the demo's server (same code as `tuneforge eval`)."""
     from tuneforge.evaluation.report import print_result, write_html
-    from tuneforge.evaluation.run import evaluate
+    from tuneforge.evaluation.run import Target, evaluate
 
     heldout = EXAMPLES / "support_heldout.jsonl"
     console.print(f"\n[bold cyan]$ tuneforge eval -m {model} -f {heldout.relative_to(Path.cwd())} "
                   f"--compare {BASE} -o {out / 'eval-report.html'}[/]", soft_wrap=True)
-    result = evaluate([model, BASE], heldout, limit=limit, progress=lambda m: console.print(f"[dim]{m}[/]"))
+    result = evaluate([Target(model, url, key), Target(BASE, url, key)], heldout, limit=limit,
+                      progress=lambda m: console.print(f"[dim]{m}[/]", markup=False))
     print_result(result, console, examples=6)
     report = write_html(result, out / "eval-report.html")
     (out / "eval.json").write_text(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
     tuned, base = result.models
-    ahead = tuned.rouge_l > base.rouge_l and tuned.loss < base.loss
+    # Without server-side scoring the loss is unknown; the answers alone then decide.
+    lower_loss = tuned.loss is None or base.loss is None or tuned.loss < base.loss
+    ahead = tuned.rouge_l > base.rouge_l and lower_loss
+    loss = "n/a" if tuned.loss is None or base.loss is None else f"{base.loss:.3f} -> {tuned.loss:.3f}"
     verdict = "[bold green]The fine-tuned model beats its base[/]" if ahead else \
         "[bold red]The fine-tuned model did NOT beat its base[/]"
     console.print(f"{verdict} on {len(result.references)} held-out questions: ROUGE-L {base.rouge_l:.3f} -> "
                   f"{tuned.rouge_l:.3f}, exact match {base.exact_match:.0%} -> {tuned.exact_match:.0%}, "
-                  f"loss {base.loss:.3f} -> {tuned.loss:.3f}.\nHTML report: {report}", soft_wrap=True)
+                  f"loss {loss}.\nHTML report: {report}", soft_wrap=True)
     return ahead
 
 
@@ -117,7 +121,7 @@ def main() -> None:
         jobs = json.loads(_tuneforge("jobs", "list", "--limit", "1", "--json", env=env, capture=True).stdout)
         model = jobs["data"][0]["fine_tuned_model"]
         ahead = _evaluate(model, out, int(os.environ["TUNEFORGE_DEMO_LIMIT"])
-                          if os.environ.get("TUNEFORGE_DEMO_LIMIT") else None)
+                          if os.environ.get("TUNEFORGE_DEMO_LIMIT") else None, url, env["OPENAI_API_KEY"])
     finally:
         _stop(server)
     minutes, seconds = divmod(int(time.monotonic() - started), 60)

@@ -1,18 +1,18 @@
-"""A small held-out file and a LoRA adapter on the tiny model that was trained on it (so it must win)."""
+"""A small held-out file, a LoRA adapter on the tiny model trained on it (so it must win), and two live
+API servers: an open one serving that adapter as FT_ID, and a keyed one that refuses /v1/completions
+(as some OpenAI-compatible servers do), serving the tiny base."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import threading
+import time
 from pathlib import Path
 
 import pytest
-
-SYSTEM = "You are the support bot of Harbor Bikes."
-ROWS = [
-    ("How long is the warranty?", "Two years on the frame."),
-    ("保修期多长？", "车架保修两年。"),
-    ("Do you ship abroad?", "Yes, to the EU."),
-]
+from evalkit import FT_ID, ROWS, SYSTEM
+from testkit import free_port
 
 
 @pytest.fixture(scope="session")
@@ -53,3 +53,70 @@ def tuned_adapter(tmp_path_factory, tiny_model, heldout, settings) -> Path:
     model.save_pretrained(folder)
     (folder / "tuneforge_model.json").write_text(json.dumps({"base_model": tiny_model, "method": "lora"}))
     return folder
+
+
+def _refuse_completions(app):
+    """The app, except that /v1/completions answers 404 in OpenAI's shape (a chat-only server)."""
+    from starlette.responses import JSONResponse
+
+    async def wrapped(scope, receive, send):
+        if scope["type"] == "http" and scope["path"].rstrip("/") == "/v1/completions":
+            error = {"message": "Unknown route /v1/completions.", "type": "invalid_request_error",
+                     "param": None, "code": "not_found"}
+            await JSONResponse({"error": error}, status_code=404)(scope, receive, send)
+            return
+        await app(scope, receive, send)
+
+    return wrapped
+
+
+class Live:
+    """The real API app under uvicorn in a thread, on a free port."""
+
+    def __init__(self, settings, folders: dict[str, Path], refuse_completions: bool = False):
+        import uvicorn
+
+        from tuneforge.api.app import create_app
+        from tuneforge.serving.resolver import static_resolver
+
+        self.app = create_app(settings, start_worker=False)
+        self.app.state.engine_options = {"resolvers": [static_resolver(folders)]}
+        port = free_port()
+        self.base_url = f"http://127.0.0.1:{port}/v1"
+        asgi = _refuse_completions(self.app) if refuse_completions else self.app
+        self.server = uvicorn.Server(uvicorn.Config(asgi, host="127.0.0.1", port=port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+
+
+def _fresh_db(settings, tmp_path_factory, name: str):
+    folder = tmp_path_factory.mktemp(name)
+    return dataclasses.replace(settings, database_url=f"sqlite:///{folder / 'db.sqlite'}")
+
+
+@pytest.fixture(scope="session")
+def open_server(settings, tiny_model, tuned_adapter, tmp_path_factory):
+    """No keys; serves the tiny base and the trained adapter as FT_ID."""
+    server = Live(_fresh_db(settings, tmp_path_factory, "eval-db-open"), {FT_ID: tuned_adapter})
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def keyed_server(settings, tiny_model, tmp_path_factory):
+    """One API key (`server.key`); serves the tiny base; refuses /v1/completions."""
+    from tuneforge.store.keys import KeyStore
+
+    server = Live(_fresh_db(settings, tmp_path_factory, "eval-db-keyed"), {}, refuse_completions=True)
+    _, server.key = KeyStore(server.app.state.db).create("default")
+    yield server
+    server.stop()

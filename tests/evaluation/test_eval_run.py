@@ -1,36 +1,70 @@
-"""evaluate() on the tiny model: a model trained on the held-out rows must beat its base on every score."""
+"""evaluate() over HTTP against live servers with the tiny model: what is served is what is scored."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
+from evalkit import FT_ID
 
-from tuneforge.evaluation.errors import EvalInputError, ModelLookupError
-from tuneforge.evaluation.loading import resolve_local
+from tuneforge.evaluation.errors import EvalInputError, EvalServerError
+from tuneforge.evaluation.http import Server
 from tuneforge.evaluation.report import render_html
-from tuneforge.evaluation.run import evaluate
+from tuneforge.evaluation.run import Target, evaluate
+from tuneforge.evaluation.scoring import Prompt, score_reference
 
 
-def test_tuned_adapter_beats_its_base(tiny_model, tuned_adapter, heldout, settings):
-    result = evaluate([str(tuned_adapter), tiny_model], heldout, settings=settings, max_new_tokens=24)
+def test_served_tuned_adapter_beats_its_base(open_server, tiny_model, heldout):
+    url = open_server.base_url
+    result = evaluate([Target(FT_ID, url), Target(tiny_model, url)], heldout, max_new_tokens=24)
     tuned, base = result.models
-    assert len(tuned.answers) == len(base.answers) == 4
+    for m in (tuned, base):
+        assert m.unavailable is None and len(m.answers) == 4 and m.base_url == url
+        assert all(math.isfinite(v) for v in (m.loss, m.perplexity, m.token_accuracy))
+        assert 0 <= m.token_accuracy <= 1 and m.reference_tokens > 0
     assert tuned.loss < base.loss and tuned.perplexity < base.perplexity
     assert tuned.token_accuracy > base.token_accuracy
     assert tuned.rouge_l > base.rouge_l
-    assert result.best().model == str(tuned_adapter)
+    assert result.best().model == FT_ID
     assert result.references[1] == "车架保修两年。" and result.questions[3] == "Shop city ->"
 
     html = render_html(result)
-    assert "车架保修两年。" in html and "<script" not in html and "http" not in html.split("<body>")[1]
+    assert "车架保修两年。" in html and "<script" not in html
     assert html.count("<tr>") == 1 + 5 + 1 + 4  # summary header, 5 metrics, answers header, 4 rows
 
 
-def test_bad_inputs_name_the_problem(tmp_path, tiny_model, settings):
+@pytest.mark.parametrize("reference", ["Two years on the frame.", "车架保修两年。"])
+def test_loss_covers_the_reference_tokens_only(open_server, tiny_model, tokenizer, reference):
+    server = Server(open_server.base_url, "sk-any")
+    short = Prompt("hi", reference, messages=[{"role": "user", "content": "hi"}])
+    long = Prompt("?", reference, messages=[{"role": "system", "content": "Answer briefly, please."},
+                                            {"role": "user", "content": "How long is the warranty, then?"}])
+    a, b = (score_reference(server, tiny_model, p) for p in (short, long))
+    expected = len(tokenizer(reference, add_special_tokens=False)["input_ids"])
+    assert a.tokens == b.tokens == expected
+    assert a.nll > 0 and a.nll != b.nll  # same tokens, different context
+
+
+def test_a_chat_only_server_still_gives_the_answer_scores(keyed_server, tiny_model, heldout):
+    [scores] = evaluate([Target(tiny_model, keyed_server.base_url, keyed_server.key)], heldout,
+                        max_new_tokens=8).models
+    assert scores.loss is scores.perplexity is scores.token_accuracy is None
+    assert f"{keyed_server.base_url}/completions answered HTTP 404" in scores.unavailable
+    assert len(scores.answers) == 4 and 0 <= scores.rouge_l <= 1
+
+
+def test_server_errors_are_one_line(keyed_server, open_server, tiny_model, heldout):
+    with pytest.raises(EvalServerError, match=r"HTTP 401 .*--api-key or OPENAI_API_KEY"):
+        evaluate([Target(tiny_model, keyed_server.base_url, "sk-wrong")], heldout, limit=1)
+    with pytest.raises(EvalServerError, match="HTTP 404 .*tuneforge models list"):
+        evaluate([Target("ft:tiny-llama:personal::zzzzzzzz", open_server.base_url)], heldout, limit=1)
+
+
+def test_bad_inputs_name_the_problem(tmp_path, tiny_model):
+    target = Target(tiny_model, "http://127.0.0.1:9/v1")
     with pytest.raises(EvalInputError, match="no such file"):
-        evaluate([tiny_model], tmp_path / "missing.jsonl", settings=settings)
+        evaluate([target], tmp_path / "missing.jsonl")
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"messages": [{"role": "user", "content": "hi"}]}\n{oops\n')
     with pytest.raises(EvalInputError, match="line 1: a chat row without an assistant"):
-        evaluate([tiny_model], bad, settings=settings)
-    with pytest.raises(ModelLookupError, match="tuneforge models list"):
-        resolve_local("ft:tiny-llama:personal::abcd1234", settings)
+        evaluate([target], bad)

@@ -1,4 +1,4 @@
-"""`tuneforge eval`: score models on held-out data, side by side, with an HTML report."""
+"""`tuneforge eval`: score served models on held-out data, side by side, with an HTML report."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from tuneforge.cli.client import ApiKeyOpt, BaseUrlOpt, resolve_api_key, resolve_base_url
 from tuneforge.cli.errors import user_error
-from tuneforge.evaluation.errors import EvalInputError, ModelLookupError
+from tuneforge.evaluation.errors import EvalInputError, EvalServerError
 from tuneforge.settings import get_settings
 
-user_error(ModelLookupError)
+user_error(EvalServerError)
 user_error(EvalInputError)
 
 app = typer.Typer(invoke_without_command=True, add_completion=False)
@@ -25,14 +26,24 @@ def _split(values: list[str]) -> list[str]:
     return [v.strip() for value in values for v in value.split(",") if v.strip()]
 
 
+def parse_target(spec: str, base_url: str, api_key: str):
+    """`MODEL` on the default server, or `MODEL@URL` on another (same key)."""
+    from tuneforge.evaluation.run import Target
+
+    model, at, url = spec.rpartition("@")
+    if at and url.startswith(("http://", "https://")):
+        return Target(model, resolve_base_url(url), api_key)
+    return Target(spec, base_url, api_key)
+
+
 @app.callback()
 def eval_command(
     model: Annotated[str, typer.Option("--model", "-m", help="Model to evaluate: ft:... id, base or alias.")],
     file: Annotated[Path, typer.Option("--file", "-f", help="Held-out JSONL (chat or prompt/completion) "
                                        "with reference answers.")],
     compare: Annotated[list[str] | None, typer.Option(
-        "--compare", "-c", help="Also evaluate these models (repeat, or comma-separate), e.g. the base.")]
-    = None,
+        "--compare", "-c", help="Also evaluate these models (repeat, or comma-separate), e.g. the base; "
+        "MODEL@URL evaluates a model served elsewhere, e.g. base@http://gpu-box:8000/v1.")] = None,
     limit: Annotated[int | None, typer.Option("--limit", "-n", help="Only the first N rows.")] = None,
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", help="Cap on each generated answer.")]
     = 128,
@@ -40,21 +51,24 @@ def eval_command(
         "--report", "-o", help="Where to write the HTML report (default: $TUNEFORGE_HOME/evals/...)")] = None,
     examples: Annotated[int, typer.Option("--examples", help="Answers to show in the terminal table.")] = 8,
     as_json: Annotated[bool, typer.Option("--json", help="Print the scores as JSON (for scripts).")] = False,
+    base_url: BaseUrlOpt = None,
+    api_key: ApiKeyOpt = None,
 ) -> None:
-    """Loss, perplexity and token accuracy on the reference answers, plus greedy answers scored by exact
-    match and ROUGE-L (character-level for Chinese), for each model side by side. Runs locally: models
-    load from this machine's store (TUNEFORGE_HOME), no server needed."""
+    """Scores what a server serves: greedy answers from /v1/chat/completions scored by exact match and
+    ROUGE-L (character-level for Chinese), and loss, perplexity and token accuracy of the reference
+    answers from /v1/completions (echo + logprobs) where the server gives them, each model side by side.
+    Needs a running server (`tuneforge serve`) or any OpenAI-compatible one (--base-url)."""
     from tuneforge.evaluation.report import print_result, write_html
     from tuneforge.evaluation.run import evaluate, read_rows
 
-    settings = get_settings()
-    read_rows(file, 1)  # fail on a bad path before loading any model
-    models = [model, *_split(compare or [])]
+    read_rows(file, 1)  # fail on a bad path before calling any server
+    url, key = resolve_base_url(base_url), resolve_api_key(api_key)
+    targets = [parse_target(spec, url, key) for spec in [model, *_split(compare or [])]]
     err = Console(stderr=True)
-    result = evaluate(models, file, settings=settings, limit=limit, max_new_tokens=max_new_tokens,
-                      progress=lambda msg: err.print(f"[dim]{msg}[/]"))
+    result = evaluate(targets, file, limit=limit, max_new_tokens=max_new_tokens,
+                      progress=lambda msg: err.print(f"[dim]{msg}[/]", soft_wrap=True, markup=False))
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    path = write_html(result, report or settings.home / "evals" / f"eval-{stamp}.html")
+    path = write_html(result, report or get_settings().home / "evals" / f"eval-{stamp}.html")
     if as_json:
         print(json.dumps({**result.to_json(), "report": str(path)}, indent=2, ensure_ascii=False))
         return

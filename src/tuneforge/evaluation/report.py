@@ -7,6 +7,7 @@ from html import escape
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape as escape_markup
 from rich.table import Table
 
 from tuneforge.evaluation.run import EvalResult
@@ -21,24 +22,45 @@ METRICS = [
 ]
 
 
-def _winner(result: EvalResult, attr: str, higher: bool) -> str:
+def _labels(result: EvalResult) -> list[str]:
+    """Column names: the model id, with its server when the same id is compared across servers."""
+    ids = [m.model for m in result.models]
+    return [m.model if ids.count(m.model) == 1 else f"{m.model}@{m.base_url}" for m in result.models]
+
+
+def _winner(result: EvalResult, attr: str, higher: bool) -> int | None:
+    """Index of the best model on `attr` (None with one model, or none that has the metric)."""
+    have = [i for i, m in enumerate(result.models) if getattr(m, attr) is not None]
+    if len(result.models) < 2 or not have:
+        return None
     pick = max if higher else min
-    return pick(result.models, key=lambda m: getattr(m, attr)).model
+    return pick(have, key=lambda i: getattr(result.models[i], attr))
+
+
+def _cell(model, attr: str, fmt: str) -> str:
+    value = getattr(model, attr)
+    return "n/a" if value is None else fmt.format(value)
+
+
+def unavailable_notes(result: EvalResult) -> list[str]:
+    """One line per model whose server could not score the reference answers."""
+    return [f"{label}: loss, perplexity and token accuracy unavailable ({m.unavailable})"
+            for label, m in zip(_labels(result), result.models, strict=True) if m.unavailable]
 
 
 def summary_table(result: EvalResult) -> Table:
-    table = Table("metric", *(m.model for m in result.models),
+    table = Table("metric", *_labels(result),
                   title=f"Evaluation on {result.file} ({len(result.references)} examples)")
     for attr, label, higher, fmt in METRICS:
-        best = _winner(result, attr, higher) if len(result.models) > 1 else None
-        cells = [(f"[bold green]{fmt.format(getattr(m, attr))}[/]" if m.model == best
-                  else fmt.format(getattr(m, attr))) for m in result.models]
+        best = _winner(result, attr, higher)
+        cells = [(f"[bold green]{_cell(m, attr, fmt)}[/]" if i == best else _cell(m, attr, fmt))
+                 for i, m in enumerate(result.models)]
         table.add_row(label + (" ↑" if higher else " ↓"), *cells)
     return table
 
 
 def answers_table(result: EvalResult, limit: int = 8, width: int = 70) -> Table:
-    table = Table("question", "reference", *(m.model for m in result.models), show_lines=True,
+    table = Table("question", "reference", *_labels(result), show_lines=True,
                   title="Answers side by side (ROUGE-L in brackets)")
 
     def cut(text: str) -> str:
@@ -55,6 +77,8 @@ def print_result(result: EvalResult, console: Console | None = None, examples: i
     if examples:
         console.print(answers_table(result, examples))
     console.print(summary_table(result))
+    for note in unavailable_notes(result):
+        console.print(f"[yellow]{escape_markup(note)}[/]", soft_wrap=True)
     if len(result.models) > 1:
         best = result.best()
         if sum(m.rouge_l == best.rouge_l for m in result.models) > 1:
@@ -67,18 +91,18 @@ _CSS = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}
 th,td{border:1px solid #ccc;padding:.4em .6em;vertical-align:top;text-align:left}th{background:#f3f3f3}
 td.best{background:#e3f6e3;font-weight:bold}.score{color:#666;font-size:.85em}.em{color:#0a7d0a}
-td.ans{max-width:28em;white-space:pre-wrap}
+td.ans{max-width:28em;white-space:pre-wrap}.note{color:#a15c00}
 """
 
 
 def render_html(result: EvalResult) -> str:
     models = result.models
-    head = "".join(f"<th>{escape(m.model)}</th>" for m in models)
+    head = "".join(f"<th>{escape(label)}</th>" for label in _labels(result))
     summary = []
     for attr, label, higher, fmt in METRICS:
-        best = _winner(result, attr, higher) if len(models) > 1 else None
-        cells = "".join(f"<td class=\"{'best' if m.model == best else ''}\">"
-                        f"{escape(fmt.format(getattr(m, attr)))}</td>" for m in models)
+        best = _winner(result, attr, higher)
+        cells = "".join(f"<td class=\"{'best' if i == best else ''}\">"
+                        f"{escape(_cell(m, attr, fmt))}</td>" for i, m in enumerate(models))
         summary.append(f"<tr><td>{escape(label)} {'↑' if higher else '↓'}</td>{cells}</tr>")
     rows = []
     for i, (question, reference) in enumerate(zip(result.questions, result.references, strict=True)):
@@ -91,15 +115,19 @@ def render_html(result: EvalResult) -> str:
         rows.append(f"<tr><td>{i + 1}</td><td class=ans>{escape(question)}</td>"
                     f"<td class=ans>{escape(reference)}</td>{''.join(cells)}</tr>")
     when = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+    notes = "".join(f"<p class=note>{escape(n)}</p>" for n in unavailable_notes(result))
+    servers = ", ".join(sorted({m.base_url for m in models}))
     return (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         f"<title>tuneforge evaluation: {escape(', '.join(m.model for m in models))}</title>"
         f"<style>{_CSS}</style></head><body>"
         f"<h1>tuneforge evaluation</h1><p>{len(result.references)} examples from "
-        f"<code>{escape(result.file)}</code>, {when}. Loss, perplexity and token accuracy are measured on "
-        "the reference answers; exact match and ROUGE-L score the greedy answers "
-        "(character-level for Chinese).</p>"
-        f"<h2>Summary</h2><table><tr><th>metric</th>{head}</tr>{''.join(summary)}</table>"
+        f"<code>{escape(result.file)}</code>, {when}, served by {escape(servers)}. Loss, perplexity and "
+        "token accuracy are measured on the reference answers through /v1/completions (echo, logprobs), "
+        "after a plain <code>role: content</code> transcript of a chat row's prompt, as the API does "
+        "not expose the model's chat template; exact match and ROUGE-L score the greedy answers from "
+        "/v1/chat/completions (character-level for Chinese).</p>"
+        f"<h2>Summary</h2><table><tr><th>metric</th>{head}</tr>{''.join(summary)}</table>{notes}"
         f"<h2>Answers</h2><table><tr><th>#</th><th>question</th><th>reference</th>{head}</tr>"
         f"{''.join(rows)}</table></body></html>"
     )

@@ -1,32 +1,55 @@
-"""`evaluate(models, heldout)`: every model scored on the same rows, ready for the table and the report."""
+"""`evaluate(targets, heldout)`: every served model scored on the same rows, ready for the table and the
+report. Each target is a model id on an OpenAI-compatible server; models may live on different servers."""
 
 from __future__ import annotations
 
-import gc
 import json
+import math
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tuneforge.evaluation.errors import EvalInputError
-from tuneforge.evaluation.loading import load_model
-from tuneforge.evaluation.scoring import Prompt, generate_answers, reference_metrics, split_prompt
+from tuneforge.evaluation.http import Server
+from tuneforge.evaluation.scoring import (
+    Prompt,
+    ReferenceScore,
+    Unavailable,
+    answer,
+    answer_budget,
+    score_reference,
+    split_prompt,
+)
 from tuneforge.evaluation.text import exact_match, rouge_l
-from tuneforge.settings import Settings
+
+# Requests in flight per model: the server batches them; more mostly queues.
+PARALLEL = 4
+REFERENCE_METRICS = ("loss", "perplexity", "token_accuracy")
+
+
+@dataclass(frozen=True)
+class Target:
+    model: str
+    base_url: str  # e.g. http://127.0.0.1:8000/v1
+    api_key: str = "tuneforge"
 
 
 @dataclass
 class ModelScores:
     model: str
-    loss: float
-    perplexity: float
-    token_accuracy: float
+    base_url: str
+    loss: float | None  # None: the server could not score text (see `unavailable`)
+    perplexity: float | None
+    token_accuracy: float | None
     exact_match: float
     rouge_l: float
     answers: list[str]
     per_example: list[dict[str, float]]  # {"exact_match", "rouge_l"} per row
     seconds: float
+    unavailable: str | None = None  # why loss/perplexity/token accuracy are missing
+    reference_tokens: int = 0
 
 
 @dataclass
@@ -71,32 +94,59 @@ def read_rows(path: Path, limit: int | None = None) -> list[dict]:
     return rows
 
 
-def score_model(model_id: str, rows: list[dict], prompts: list[Prompt], settings: Settings | None,
-                max_new_tokens: int, batch_size: int) -> ModelScores:
+def _references(server: Server, model: str, prompts: list[Prompt], pool) -> list[ReferenceScore] | str:
+    """Each row's reference score, or why the server cannot give them (probed on the first row)."""
+    try:
+        first = score_reference(server, model, prompts[0])
+        rest = list(pool.map(lambda p: score_reference(server, model, p), prompts[1:]))
+    except Unavailable as exc:
+        return str(exc)
+    return [first, *rest]
+
+
+def score_model(target: Target, prompts: list[Prompt], max_new_tokens: int) -> ModelScores:
     started = time.monotonic()
-    model, tokenizer, _local = load_model(model_id, settings)
-    metrics = reference_metrics(model, tokenizer, rows, batch_size=batch_size)
-    answers = generate_answers(model, tokenizer, prompts, max_new_tokens=max_new_tokens,
-                               batch_size=batch_size)
-    del model
-    gc.collect()
+    server = Server(target.base_url, target.api_key)
+    try:
+        with ThreadPoolExecutor(PARALLEL) as pool:
+            refs = _references(server, target.model, prompts, pool)
+            scored = not isinstance(refs, str)
+            budgets = [answer_budget(p.reference, refs[i].tokens if scored else None, max_new_tokens)
+                       for i, p in enumerate(prompts)]
+            answers = list(pool.map(lambda i: answer(server, target.model, prompts[i], budgets[i], scored),
+                                    range(len(prompts))))
+    finally:
+        server.close()
     per = [{"exact_match": exact_match(a, p.reference), "rouge_l": rouge_l(a, p.reference)}
            for a, p in zip(answers, prompts, strict=True)]
     n = len(per)
-    return ModelScores(model_id, metrics["loss"], metrics["perplexity"], metrics["token_accuracy"],
-                       sum(p["exact_match"] for p in per) / n, sum(p["rouge_l"] for p in per) / n,
-                       answers, per, time.monotonic() - started)
+    scores = ModelScores(target.model, server.base_url, None, None, None,
+                         sum(p["exact_match"] for p in per) / n, sum(p["rouge_l"] for p in per) / n,
+                         answers, per, 0.0)
+    if scored:
+        tokens = sum(r.tokens for r in refs)
+        scores.loss = sum(r.nll for r in refs) / tokens
+        scores.perplexity = math.exp(min(scores.loss, 50.0))
+        scores.token_accuracy = sum(r.correct for r in refs) / tokens
+        scores.reference_tokens = tokens
+    else:
+        scores.unavailable = refs
+    scores.seconds = time.monotonic() - started
+    return scores
 
 
-def evaluate(model_ids: list[str], path: str | Path, *, settings: Settings | None = None,
-             limit: int | None = None, max_new_tokens: int = 128, batch_size: int = 8,
-             progress: Callable[[str], None] | None = None) -> EvalResult:
-    """Score each model in turn (one in memory at a time) on the same held-out rows."""
+def evaluate(targets: list[Target], path: str | Path, *, limit: int | None = None,
+             max_new_tokens: int = 128, progress: Callable[[str], None] | None = None) -> EvalResult:
+    """Score each target in turn on the same held-out rows."""
     rows = read_rows(Path(path), limit)
     prompts = [split_prompt(row) for row in rows]
     result = EvalResult(str(path), [p.question for p in prompts], [p.reference for p in prompts])
-    for model_id in model_ids:
+    for target in targets:
         if progress:
-            progress(f"evaluating {model_id} on {len(rows)} examples")
-        result.models.append(score_model(model_id, rows, prompts, settings, max_new_tokens, batch_size))
+            progress(f"evaluating {target.model} at {target.base_url} on {len(rows)} examples")
+        scores = score_model(target, prompts, max_new_tokens)
+        if scores.unavailable and progress:
+            progress(f"loss, perplexity and token accuracy unavailable for {target.model}: "
+                     f"{scores.unavailable}")
+        result.models.append(scores)
     return result

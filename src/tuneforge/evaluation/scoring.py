@@ -1,14 +1,23 @@
-"""Score one loaded model on held-out rows: loss, perplexity and token accuracy on the reference answers
-(the same loss mask training uses), and greedy answers generated for each prompt."""
+"""Score one served model on one held-out row, over HTTP.
+
+- The answer: `/v1/chat/completions` for chat rows (the server applies the model's chat template), or
+  `/v1/completions` for legacy prompt/completion rows (they were trained as raw continuations), greedy
+  (temperature 0), capped near the reference's length: a much longer answer cannot score better.
+- The reference's loss and top-1 token accuracy: `/v1/completions` with `echo`, `max_tokens: 0` and
+  `logprobs: 1` on prompt text + reference, counting only the tokens that start at or after the reference.
+  The API does not expose the model's chat template, so a chat row's prompt is a plain transcript
+  (`role: content` lines ending in `assistant:`), not the template the model was trained with: the numbers
+  compare models on the same text, they are not the training loss. Legacy rows are scored exactly as
+  trained (prompt + completion), without the end-of-text token the training loss also counts.
+"""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 
-import torch
-
-from tuneforge.data.encode import IGNORE, encode_example
+from tuneforge.evaluation.errors import EvalServerError
+from tuneforge.evaluation.http import Server
 
 
 @dataclass
@@ -19,6 +28,17 @@ class Prompt:
     reference: str
     messages: list[dict] | None = None  # chat rows: the conversation up to the reference answer
     prompt: str | None = None  # legacy rows: the raw prompt text
+
+
+@dataclass
+class ReferenceScore:
+    nll: float  # summed negative log-likelihood of the reference tokens
+    correct: int  # reference tokens that were the model's top-1 choice
+    tokens: int
+
+
+class Unavailable(Exception):
+    """The server cannot score text (no /v1/completions, or no echo/logprobs); says why."""
 
 
 def split_prompt(row: dict) -> Prompt:
@@ -35,70 +55,58 @@ def split_prompt(row: dict) -> Prompt:
     return Prompt(row.get("prompt", ""), row.get("completion", ""), prompt=row.get("prompt", ""))
 
 
-def _batches(items: list, size: int):
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
+def plain_prompt(prompt: Prompt) -> str:
+    """The text the reference is scored after. A chat prompt ends in a newline so that the reference's
+    first token does not merge with the text before it."""
+    if prompt.messages is None:
+        return prompt.prompt or ""
+    lines = [f"{m.get('role', 'user')}: {m.get('content') or ''}" for m in prompt.messages]
+    return "\n".join([*lines, "assistant:"]) + "\n"
 
 
-@torch.inference_mode()
-def reference_metrics(model, tokenizer, rows: list[dict], max_length: int = 2048,
-                      batch_size: int = 8) -> dict[str, float]:
-    """Mean per-token loss, perplexity and token accuracy over every trained token of `rows`."""
-    encoded = [encode_example(row, tokenizer, max_length) for row in rows]
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    total_loss, total_correct, total_tokens = 0.0, 0, 0
-    device = next(model.parameters()).device
-    for batch in _batches(encoded, batch_size):
-        width = max(len(e.input_ids) for e in batch)
-        ids = torch.full((len(batch), width), pad, dtype=torch.long)
-        labels = torch.full((len(batch), width), IGNORE, dtype=torch.long)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for i, e in enumerate(batch):
-            n = len(e.input_ids)
-            ids[i, :n] = torch.tensor(e.input_ids)
-            labels[i, :n] = torch.tensor(e.labels)
-            mask[i, :n] = 1
-        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
-        # Position t predicts token t+1; labels carry IGNORE where nothing is trained.
-        logits, targets = logits[:, :-1], labels[:, 1:].to(device)
-        keep = targets != IGNORE
-        loss = torch.nn.functional.cross_entropy(logits[keep], targets[keep], reduction="sum")
-        total_loss += float(loss)
-        total_correct += int((logits[keep].argmax(-1) == targets[keep]).sum())
-        total_tokens += int(keep.sum())
-    mean = total_loss / max(total_tokens, 1)
-    return {"loss": mean, "perplexity": math.exp(min(mean, 50.0)),
-            "token_accuracy": total_correct / max(total_tokens, 1), "tokens": total_tokens}
-
-
-def _prompt_text(tokenizer, prompt: Prompt) -> str:
-    if prompt.messages is not None:
-        return tokenizer.apply_chat_template(prompt.messages, tokenize=False, add_generation_prompt=True)
-    return prompt.prompt or ""
-
-
-@torch.inference_mode()
-def generate_answers(model, tokenizer, prompts: list[Prompt], max_new_tokens: int = 128,
-                     batch_size: int = 8) -> list[str]:
-    """Greedy answers, batched with left padding; each batch stops at its longest reference + slack,
-    since an answer much longer than the reference cannot score better."""
-    device = next(model.parameters()).device
-    texts = [_prompt_text(tokenizer, p) for p in prompts]
-    ref_lens = [len(tokenizer(p.reference, add_special_tokens=False)["input_ids"]) for p in prompts]
-    order = sorted(range(len(prompts)), key=lambda i: len(texts[i]))  # similar lengths pad less
-    answers: list[str] = [""] * len(prompts)
-    side = tokenizer.padding_side
-    tokenizer.padding_side = "left"
+def score_reference(server: Server, model: str, prompt: Prompt) -> ReferenceScore:
+    head = plain_prompt(prompt)
+    body = {"model": model, "prompt": head + prompt.reference, "max_tokens": 0, "echo": True,
+            "logprobs": 1, "temperature": 0}
+    response = server.post("completions", body)
+    if response.status_code == 401:  # a wrong key is the caller's to fix, not a missing feature
+        raise EvalServerError(server.failure(response, model), 401)
+    if response.status_code >= 400:
+        raise Unavailable(server.failure(response, model))
     try:
-        for batch in _batches(order, batch_size):
-            enc = tokenizer([texts[i] for i in batch], return_tensors="pt", padding=True,
-                            add_special_tokens=False).to(device)
-            budget = min(max_new_tokens, int(max(ref_lens[i] for i in batch) * 1.5) + 8)
-            out = model.generate(**enc, max_new_tokens=budget, do_sample=False,
-                                 pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id)
-            for row, i in enumerate(batch):
-                new = out[row, enc["input_ids"].shape[1]:]
-                answers[i] = tokenizer.decode(new, skip_special_tokens=True).strip()
-    finally:
-        tokenizer.padding_side = side
-    return answers
+        lp = response.json()["choices"][0]["logprobs"]
+        pairs = zip(lp["tokens"], lp["token_logprobs"], lp["top_logprobs"], lp["text_offset"], strict=True)
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        raise Unavailable(f"{server.base_url}/completions gave no echoed logprobs for {model}") from exc
+    nll, correct, count = 0.0, 0, 0
+    for _token, logprob, top, offset in pairs:
+        if offset < len(head) or logprob is None:
+            continue
+        nll -= logprob
+        count += 1
+        # logprobs=1 returns the argmax; the scored token is top-1 when nothing beats it.
+        correct += bool(top) and logprob >= max(top.values()) - 1e-6
+    if not count or not math.isfinite(nll):
+        raise Unavailable(f"{server.base_url}/completions scored no reference tokens for {model}")
+    return ReferenceScore(nll, correct, count)
+
+
+def answer(server: Server, model: str, prompt: Prompt, max_tokens: int, completions_ok: bool) -> str:
+    """The model's greedy answer. Legacy rows continue their prompt where /v1/completions works, else
+    they are asked as a user message."""
+    if prompt.messages is None and completions_ok:
+        out = server.ok("completions", {"model": model, "prompt": prompt.prompt or "",
+                                        "max_tokens": max_tokens, "temperature": 0})
+        return out["choices"][0]["text"].strip()
+    messages = prompt.messages if prompt.messages is not None else \
+        [{"role": "user", "content": prompt.prompt or ""}]
+    out = server.ok("chat/completions", {"model": model, "messages": messages, "max_tokens": max_tokens,
+                                         "temperature": 0})
+    return (out["choices"][0]["message"].get("content") or "").strip()
+
+
+def answer_budget(reference: str, tokens: int | None, cap: int) -> int:
+    """Reference length x 1.5 + 8 tokens, capped; without a token count, 2 tokens a character (CJK
+    characters are often 2-3 byte-level tokens)."""
+    estimate = int(tokens * 1.5) + 8 if tokens else 2 * len(reference) + 8
+    return max(1, min(cap, estimate))
