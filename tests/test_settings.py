@@ -142,3 +142,10 @@ def test_tuneforge_config_lists_every_setting_with_its_source(tmp_path, monkeypa
     for _name, var, *_ in NEW_SETTINGS:
         assert var in table.output
     assert "env TUNEFORGE_MAX_BATCH" in table.output and "[tuneforge.aliases]" in table.output
+
+
+def test_training_estimates_use_the_settings_they_are_given(tmp_path):
+    from tuneforge.data.throughput import STARTUP_SECONDS, estimate_seconds
+
+    s = load_settings({"TUNEFORGE_HOME": str(tmp_path), "TUNEFORGE_TRAIN_TOKENS_PER_SECOND": "100"})
+    assert estimate_seconds(10_000, None, s) == STARTUP_SECONDS + 100
