@@ -131,3 +131,18 @@ def test_terminal_and_paused_jobs_are_never_claimed(db):
         assert claim_next(db, WorkerIdentity.new()) is None
         with db.session() as session:
             session.query(Job).delete()
+
+
+def test_a_job_that_keeps_killing_its_worker_is_failed_not_resumed_forever(db):
+    from tuneforge.jobs.queue import MAX_STARTS
+
+    (job_id,) = _add_jobs(db, 1, status="running", worker_id="gone", worker_host=socket.gethostname(),
+                          worker_pid=_dead_pid(), heartbeat_at=time.time())
+    with db.session() as session:
+        session.get(Job, job_id).attempts = MAX_STARTS  # its worker died after each of these starts
+    assert claim_next(db, WorkerIdentity.new()) is None
+    with db.session() as session:
+        job = session.get(Job, job_id)
+        assert job.status == "failed" and job.worker_id is None
+        assert job.error["code"] == "training_failed" and "worker stopped" in job.error["message"]
+    assert claim_next(db, WorkerIdentity.new()) is None  # and it stays failed

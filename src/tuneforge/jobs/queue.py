@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
+from tuneforge.jobs.events import Messages, add_event
 from tuneforge.store.db import Database
 from tuneforge.store.tables_jobs import Job
 
@@ -55,6 +56,11 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:  # exists, owned by someone else
         return True
     return True
+
+
+# Every start counts (pauses and resumes too), so the bound is generous: only a job that keeps killing its
+# worker reaches it.
+MAX_STARTS = 10
 
 
 def is_stale(job: Job, stale_after: float, now: float | None = None) -> bool:
@@ -92,7 +98,7 @@ def claim_next(db: Database, worker: WorkerIdentity, stale_after: float = 60.0) 
     with db.session() as session:
         candidates = session.execute(
             select(Job.id, Job.status, Job.worker_id, Job.heartbeat_at, Job.worker_host, Job.worker_pid,
-                   Job.resume)
+                   Job.resume, Job.attempts)
             .where(or_(Job.status.in_(ACTIVE), Job.status == "queued"))
             .order_by(Job.created_ns, Job.id)
         ).all()
@@ -114,9 +120,26 @@ def claim_next(db: Database, worker: WorkerIdentity, stale_after: float = 60.0) 
         elif row.status == "validating_files":
             if _try_claim(db, row.id, guard, held):
                 return Claim(row.id, "validate", resumed=False)
+        elif (row.attempts or 0) >= MAX_STARTS:
+            _give_up(db, row.id, guard, row.attempts)
         elif _try_claim(db, row.id, guard, {**held, "resume": True, "attempts": Job.attempts + 1}):
             return Claim(row.id, "train", resumed=True)
     return None
+
+
+def _give_up(db: Database, job_id: str, guard: ColumnElement[bool], starts: int) -> None:
+    """A job whose worker died again after MAX_STARTS starts is failed, not resumed once more: whatever
+    kills its worker (memory, a crash in the trainer's host process) would kill the next one too."""
+    message = (f"The job was started {starts} times and its worker stopped each time without finishing "
+               f"it (out of memory or a crash). It is failed so it does not take down more workers; check "
+               f"the server's memory and log, then create it again (a smaller batch_size needs less memory).")
+    values = {"status": "failed", "finished_at": int(time.time()), "updated_at": int(time.time()),
+              "worker_id": None, "worker_pid": None, "heartbeat_at": None,
+              "error": {"code": "training_failed", "message": message, "param": None}}
+    if _try_claim(db, job_id, guard, values):
+        with db.session() as session:
+            legacy = session.get(Job, job_id).legacy
+            add_event(session, job_id, Messages(legacy).failed(message), legacy=legacy, level="error")
 
 
 def heartbeat(db: Database, job_id: str, worker: WorkerIdentity) -> str | None:

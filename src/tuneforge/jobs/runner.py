@@ -230,5 +230,6 @@ def _tail(path: Path, code: int) -> str:
     except OSError:
         lines = []
     last = lines[-1].strip()[:500] if lines else "no output"
-    return (f"The training process exited with code {code} ({last}). "
-            f"The full log is {path}.")
+    # The log's place relative to the server's home: an API error never names a server path.
+    return (f"The training process exited with code {code} ({last}). The full log is "
+            f"jobs/{path.parent.name}/{path.name} in the server's TUNEFORGE_HOME.")
