@@ -1,4 +1,5 @@
-"""`tuneforge eval` as a user runs it: the table, the report file, --json, and one-line errors."""
+"""`tuneforge eval` as a user runs it against live servers: the table, the report, --json, a model on a
+second server, a chat-only server, and one-line errors."""
 
 from __future__ import annotations
 
@@ -8,38 +9,55 @@ import subprocess
 import sys
 from pathlib import Path
 
+from evalkit import FT_ID
+from testkit import free_port
+
 TUNEFORGE = str(Path(sys.executable).with_name("tuneforge"))
 
 
-def _run(*args: str) -> subprocess.CompletedProcess:
+def _run(*args: str, **env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
     return subprocess.run([TUNEFORGE, "eval", *args], capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "COLUMNS": "200"})
+                          env={**clean, "COLUMNS": "250", **env})
 
 
-def test_eval_prints_the_comparison_and_writes_the_report(tuned_adapter, tiny_model, heldout, tmp_path):
+def test_eval_compares_models_on_two_servers(open_server, keyed_server, tiny_model, heldout, tmp_path):
     report = tmp_path / "report.html"
-    proc = _run("-m", str(tuned_adapter), "-f", str(heldout), "--compare", tiny_model, "-o", str(report),
-                "--max-new-tokens", "16")
+    other = f"{tiny_model}@{keyed_server.base_url}"
+    # The open server takes any key, so the keyed server's key serves both.
+    proc = _run("-m", FT_ID, "-f", str(heldout), "--compare", other, "-o", str(report),
+                "--max-new-tokens", "16", "--api-key", keyed_server.key, OPENAI_BASE_URL=open_server.base_url)
     assert proc.returncode == 0, proc.stderr
-    assert "ROUGE-L" in proc.stdout and "perplexity" in proc.stdout and tiny_model in proc.stdout
-    assert f"Best ROUGE-L: {tuned_adapter}" in proc.stdout.replace("\n", "")
-    assert f"HTML report: {report}" in proc.stdout
-    assert "车架保修两年。" in report.read_text(encoding="utf-8")
+    out = proc.stdout.replace("\n", "")
+    assert "ROUGE-L" in out and "perplexity" in out and tiny_model in out and "n/a" in out
+    assert f"{tiny_model}: loss, perplexity and token accuracy unavailable ({keyed_server.base_url}" \
+           "/completions answered HTTP 404" in out
+    assert f"HTML report: {report}" in out
+    html = report.read_text(encoding="utf-8")
+    assert "车架保修两年。" in html and "unavailable" in html and keyed_server.base_url in html
 
-    as_json = _run("-m", str(tuned_adapter), "-f", str(heldout), "-c", tiny_model, "--json", "-n", "2",
-                   "--max-new-tokens", "8", "-o", str(tmp_path / "r2.html"))
+    as_json = _run("-m", FT_ID, "-f", str(heldout), "-c", other, "--json", "-n", "2", "--max-new-tokens",
+                   "8", "-o", str(tmp_path / "r2.html"), "--base-url", open_server.base_url,
+                   "--api-key", keyed_server.key)
+    assert as_json.returncode == 0, as_json.stderr
     data = json.loads(as_json.stdout)
-    assert [m["model"] for m in data["models"]] == [str(tuned_adapter), tiny_model]
+    tuned, base = data["models"]
+    assert (tuned["model"], tuned["base_url"]) == (FT_ID, open_server.base_url) and tuned["loss"] > 0
+    assert (base["model"], base["base_url"], base["loss"]) == (tiny_model, keyed_server.base_url, None)
     assert len(data["references"]) == 2 and data["report"].endswith("r2.html")
 
 
-def test_eval_bad_input_is_one_line(tiny_model, tmp_path):
+def test_eval_errors_are_one_line(keyed_server, tiny_model, heldout, tmp_path):
     missing = _run("-m", tiny_model, "-f", str(tmp_path / "nope.jsonl"))
     assert missing.returncode == 1
-    expected = f"error: {tmp_path / 'nope.jsonl'}: no such file; pass a held-out JSONL file with -f"
-    assert missing.stderr.strip() == expected
-    heldout = tmp_path / "h.jsonl"
-    heldout.write_text('{"prompt": "a", "completion": "b"}\n')
-    unknown = _run("-m", "ft:tiny-llama:personal::zzzzzzzz", "-f", str(heldout))
-    assert unknown.returncode == 1 and "tuneforge models list" in unknown.stderr
-    assert "Traceback" not in unknown.stderr + missing.stderr
+    assert missing.stderr.strip() == \
+        f"error: {tmp_path / 'nope.jsonl'}: no such file; pass a held-out JSONL file with -f"
+    down_url = f"http://127.0.0.1:{free_port()}/v1"
+    down = _run("-m", tiny_model, "-f", str(heldout), "--base-url", down_url)
+    assert down.returncode == 1
+    assert f"error: no server answers at {down_url}; start one with `tuneforge serve`" in down.stderr
+    wrong_key = _run("-m", tiny_model, "-f", str(heldout), "--base-url", keyed_server.base_url,
+                     OPENAI_API_KEY="sk-wrong")
+    assert wrong_key.returncode == 1 and "HTTP 401" in wrong_key.stderr and "--api-key" in wrong_key.stderr
+    for proc in (missing, down, wrong_key):
+        assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) <= 2
