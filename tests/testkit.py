@@ -14,6 +14,31 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class UvicornThread:
+    """A real uvicorn server for `app` on a free loopback port, in a thread (lifespan included)."""
+
+    def __init__(self, app, timeout: float = 60):
+        import threading
+        import time
+
+        import uvicorn
+
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+
+
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
     """Write rows as JSONL, non-ASCII text kept as is (as users' files are)."""
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from pg import database_url, postgres_url  # noqa: F401  (fixtures: SQLite and real PostgreSQL)
-from testkit import free_port
+from testkit import UvicornThread
 
 from tuneforge.api.app import create_app
 from tuneforge.settings import Settings
@@ -48,26 +45,16 @@ def make_settings(settings, tmp_path) -> Callable[..., Settings]:
 @pytest.fixture
 def start_server() -> Iterator[Callable[[Settings], LiveServer]]:
     """Start uvicorn serving `create_app(settings, start_worker=False)` in a thread; stopped at teardown."""
-    running: list[tuple[uvicorn.Server, threading.Thread]] = []
+    running: list[UvicornThread] = []
 
     def start(app_settings: Settings) -> LiveServer:
         app = create_app(app_settings, start_worker=False)
-        port = free_port()
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        running.append((server, thread))
-        deadline = time.monotonic() + 60
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        return LiveServer(app=app, url=f"http://127.0.0.1:{port}")
+        running.append(UvicornThread(app))
+        return LiveServer(app=app, url=running[-1].url)
 
     yield start
-    for server, thread in running:
-        server.should_exit = True
-        thread.join(timeout=15)
+    for server in running:
+        server.stop()
 
 
 @pytest.fixture

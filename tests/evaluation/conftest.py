@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import threading
-import time
 from pathlib import Path
 
 import pytest
 from evalkit import FT_ID, ROWS, SYSTEM
-from testkit import free_port
+from testkit import UvicornThread
 
 
 @pytest.fixture(scope="session")
@@ -74,28 +72,16 @@ class Live:
     """The real API app under uvicorn in a thread, on a free port."""
 
     def __init__(self, settings, folders: dict[str, Path], refuse_completions: bool = False):
-        import uvicorn
-
         from tuneforge.api.app import create_app
         from tuneforge.serving.resolver import static_resolver
 
         self.app = create_app(settings, start_worker=False)
         self.app.state.engine_options = {"resolvers": [static_resolver(folders)]}
-        port = free_port()
-        self.base_url = f"http://127.0.0.1:{port}/v1"
-        asgi = _refuse_completions(self.app) if refuse_completions else self.app
-        self.server = uvicorn.Server(uvicorn.Config(asgi, host="127.0.0.1", port=port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 60
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
+        self.uvicorn = UvicornThread(_refuse_completions(self.app) if refuse_completions else self.app)
+        self.base_url = self.uvicorn.url + "/v1"
 
     def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=15)
+        self.uvicorn.stop()
 
 
 def _fresh_db(settings, tmp_path_factory, name: str):

@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-import threading
-import time
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
-from testkit import free_port
+from testkit import UvicornThread
 
 
 @dataclasses.dataclass
@@ -42,16 +39,8 @@ def target(settings, tiny_model, tmp_path_factory):
         max_request_bytes=16 * 1024 * 1024,
     )
     app = create_app(app_settings, start_worker=False)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    url = f"http://127.0.0.1:{port}"
+    server = UvicornThread(app)
+    url = server.url
     rows = b"".join(
         b'{"messages": [{"role": "user", "content": "hi %d"}, {"role": "assistant", '
         b'"content": "hello"}]}\n' % i
@@ -68,5 +57,4 @@ def target(settings, tiny_model, tmp_path_factory):
     )
     assert warm.status_code == 200, warm.text  # the model is loaded before any timing is taken
     yield Target(url=url, home=home, sandbox=sandbox, training_file=uploaded.json()["id"])
-    server.should_exit = True
-    thread.join(timeout=15)
+    server.stop()

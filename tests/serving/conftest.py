@@ -4,13 +4,11 @@ server (one per session: loading is the slow part) that serves them under fine-t
 from __future__ import annotations
 
 import json
-import threading
-import time
 from pathlib import Path
 
 import pytest
 from servekit import FT2_ID, FT_ID, FULL_ID
-from testkit import free_port, random_lora
+from testkit import UvicornThread, random_lora
 
 
 def _write_meta(folder: Path, method: str) -> None:
@@ -56,32 +54,20 @@ def model_folders(adapter_dir, adapter2_dir, full_dir) -> dict[str, Path]:
 
 class Live:
     def __init__(self, settings, engine_options: dict):
-        import uvicorn
-
         from tuneforge.api.app import create_app
 
         self.app = create_app(settings, start_worker=False)
         self.app.state.engine_options = engine_options
-        port = free_port()
-        self.url = f"http://127.0.0.1:{port}"
+        self.uvicorn = UvicornThread(self.app)
+        self.url = self.uvicorn.url
         self.base_url = self.url + "/v1"
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=port, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 60
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
 
     @property
     def engine(self):
         return self.app.state.engine
 
     def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=15)
+        self.uvicorn.stop()
 
 
 @pytest.fixture(scope="session")

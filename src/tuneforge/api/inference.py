@@ -66,24 +66,15 @@ def get_engine(request: Request) -> InferenceEngine:
     return engine
 
 
-def api_error(exc: ServingError) -> APIError:
-    headers = {}
-    if exc.retry_after is not None:
-        seconds = int(exc.retry_after)
-        headers = {"Retry-After": str(seconds), "retry-after-ms": str(seconds * 1000)}
-    return APIError(exc.status, exc.message, param=exc.param, code=exc.code, headers=headers)
-
-
 async def respond(work):
     """Await an endpoint's work: a dict becomes JSON, an async iterator becomes an SSE stream that ends
-    with `data: [DONE]`. Engine errors become OpenAI errors (mid-stream: an `error` event)."""
+    with `data: [DONE]`. Engine errors are `UserError`s, answered by the app's one handler
+    (mid-stream: an `error` event with the same body)."""
     try:
         result = await work
     except ClientGone:
         log.info("client disconnected before its answer was ready")
         return Response(status_code=499)
-    except ServingError as exc:
-        raise api_error(exc) from exc
     if isinstance(result, dict):
         return JSONResponse(result)
     return EventSourceResponse(_events(result), sep="\n", ping=15)
@@ -94,7 +85,7 @@ async def _events(chunks: AsyncIterator[dict]):
         async for chunk in chunks:
             yield {"data": json.dumps(chunk, ensure_ascii=False)}
     except ServingError as exc:
-        yield {"data": json.dumps(api_error(exc).body())}
+        yield {"data": json.dumps(exc.body())}  # mid-stream: the same OpenAI shape, as an event
     except asyncio.CancelledError:  # the client went away mid-stream: one line, no traceback
         log.info("client disconnected mid-stream")
         raise
