@@ -232,7 +232,7 @@ def main() -> None:
     adapter = _adapter(base_folder, Path(tempfile.mkdtemp(prefix="tuneforge-bench-")))
     base_url, server = _serve([static_resolver({FT_ID: adapter})])
     rows = {}
-    from tuneforge.serving.loader import backend_name
+    from tuneforge.serving.backends.loading import backend_name
 
     backend = backend_name()
     try:

@@ -23,7 +23,7 @@ def engine(settings, tiny_model, model_folders):
 
 async def _generate(engine, model: str, prompt: str, max_tokens: int = 12, **kw) -> tuple[str, str, int]:
     prepared = await engine.prepare(model)
-    ids = prepared.loaded.tokenizer.encode(prompt)
+    ids = prepared.backend.tokenizer.encode(prompt)
     params = SamplingParams(max_tokens=max_tokens, temperature=0, **kw)
     handle = engine.submit(prepared, GenerationRequest(model, ids, params))
     text, reason, count = "", "", 0
@@ -86,7 +86,7 @@ def test_full_fine_tune_loads_its_own_weights_and_unloads(engine):
 def test_queue_limit_and_closing_frees_the_slot(engine):
     async def main():
         prepared = await engine.prepare("tiny-llama")
-        ids = prepared.loaded.tokenizer.encode("hello")
+        ids = prepared.backend.tokenizer.encode("hello")
         request = GenerationRequest("tiny-llama", ids, SamplingParams(max_tokens=2000, ignore_eos=True))
         handles = [engine.submit(prepared, request) for _ in range(6)]
         with pytest.raises(QueueFull) as err:

@@ -12,9 +12,9 @@ import pytest
 import torch
 from testkit import random_lora
 
+from tuneforge.serving.backends.llamacpp import LlamaCppModel
+from tuneforge.serving.backends.protocol import BASE_ADAPTER
 from tuneforge.serving.engine import InferenceEngine
-from tuneforge.serving.llamacpp import LlamaCppModel
-from tuneforge.serving.loader import BASE_ADAPTER
 from tuneforge.serving.params import Delta, Finished, GenerationRequest, SamplingParams, ServingError
 from tuneforge.serving.resolver import static_resolver
 
@@ -48,9 +48,9 @@ def engine(settings, adapters):
 
 async def _generate(engine, model: str, prompt: str, max_tokens: int = 16, n: int = 1, **params):
     prepared = await engine.prepare(model)
-    ids = prepared.loaded.tokenizer.apply_chat_template([{"role": "user", "content": prompt}],
+    ids = prepared.backend.tokenizer.apply_chat_template([{"role": "user", "content": prompt}],
                                                         add_generation_prompt=True, tokenize=False)
-    ids = prepared.loaded.tokenizer.encode(ids)
+    ids = prepared.backend.tokenizer.encode(ids)
     handle = engine.submit(prepared, GenerationRequest(model, ids, SamplingParams(
         max_tokens=max_tokens, temperature=0, **params), n=n))
     texts, reasons = [""] * n, [""] * n
@@ -71,7 +71,7 @@ def test_gguf_base_is_the_same_model_as_the_pytorch_copy(engine, base_folder):
     from transformers import AutoModelForCausalLM
 
     prepared = asyncio.run(engine.prepare(BASE))
-    loaded = prepared.loaded
+    loaded = prepared.backend
     assert isinstance(loaded, LlamaCppModel) and loaded.context_length == 8192
     ids = loaded.tokenizer.encode(TEXT)
     ours = _prompt_logprobs(loaded, ids)
@@ -89,7 +89,7 @@ def test_peft_adapter_converts_and_changes_logits_as_peft_does(engine, adapters,
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    loaded = asyncio.run(engine.prepare(FT_A)).loaded
+    loaded = asyncio.run(engine.prepare(FT_A)).backend
     name = loaded.ensure_adapter(adapters[FT_A], set())
     ids = loaded.tokenizer.encode(TEXT)
     delta = _prompt_logprobs(loaded, ids, name) - _prompt_logprobs(loaded, ids)
@@ -174,7 +174,7 @@ def test_a_full_kv_pool_sets_rows_aside_and_they_finish_unchanged(settings):
 
     async def one(prompt):
         prepared = await eng.prepare(BASE)
-        tokenizer = prepared.loaded.tokenizer
+        tokenizer = prepared.backend.tokenizer
         ids = tokenizer.encode(tokenizer.apply_chat_template([{"role": "user", "content": prompt}],
                                                              add_generation_prompt=True, tokenize=False))
         handle = eng.submit(prepared, GenerationRequest(BASE, ids, SamplingParams(
@@ -229,7 +229,7 @@ def merging(settings, adapters):
 def _prepare_merged(eng, model: str):
     """Prepare `model` once (its base serves it while its merged copy is made), then again."""
     first = asyncio.run(eng.prepare(model))
-    assert first.merged_key is None and first.loaded is eng._models[f"base:{BASE}"]
+    assert not first.dedicated and first.backend is eng._models[f"base:{BASE}"]
     eng.wait_for_loads()
     return asyncio.run(eng.prepare(model))
 
@@ -238,10 +238,10 @@ def test_an_adapter_in_use_gets_a_merged_copy_that_is_the_same_model(merging, ad
     eng = merging
     prepared = _prepare_merged(eng, FT_A)
     base = eng._models[f"base:{BASE}"]
-    merged = prepared.loaded
-    assert prepared.merged_key and isinstance(merged, LlamaCppModel) and merged is not base
+    merged = prepared.backend
+    assert prepared.dedicated and isinstance(merged, LlamaCppModel) and merged is not base
     assert merged.context_length == base.context_length
-    assert set(eng.loaded()) == {f"base:{BASE}", prepared.merged_key}
+    assert set(eng.loaded()) == {f"base:{BASE}", prepared.backend.key}
     ids = base.tokenizer.encode(TEXT)
     name = base.ensure_adapter(adapters[FT_A], set())
     applied, merged_lp = _prompt_logprobs(base, ids, name), _prompt_logprobs(merged, ids)
@@ -254,7 +254,7 @@ def test_an_adapter_in_use_gets_a_merged_copy_that_is_the_same_model(merging, ad
     assert (merged_lp.argmax(-1) == applied.argmax(-1)).float().mean() > 0.9
     # Requests for the adapter decode on the merged copy, with no adapter to apply.
     asyncio.run(_generate(eng, FT_A, "hi", max_tokens=4))
-    assert eng.stats()["peak_batch_rows"][prepared.merged_key] == 1
+    assert eng.stats()["peak_batch_rows"][prepared.backend.key] == 1
     assert eng.loaded()[f"base:{BASE}"] == [str(adapters[FT_A])]  # from this test's ensure_adapter
     assert eng.unload(FT_A)  # deleting the model unloads its merged copy
     asyncio.run(asyncio.sleep(0.6))
@@ -264,13 +264,13 @@ def test_an_adapter_in_use_gets_a_merged_copy_that_is_the_same_model(merging, ad
 def test_merged_copies_fit_their_budget_and_busy_ones_are_never_unloaded(merging, adapters):
     eng = merging
     first = _prepare_merged(eng, FT_A)
-    eng.merge_budget = int(first.loaded.memory_bytes() * 1.5)  # room for one copy
+    eng._models[f"base:{BASE}"].merged.budget = int(first.backend.memory_bytes() * 1.5)  # one copy
     second = _prepare_merged(eng, FT_B)  # FT_A's copy is idle: it made room
-    assert second.merged_key and set(eng.loaded()) == {f"base:{BASE}", second.merged_key}
+    assert second.dedicated and set(eng.loaded()) == {f"base:{BASE}", second.backend.key}
 
     async def while_b_generates():
         long = asyncio.create_task(_generate(eng, FT_B, "Tell me a story.", max_tokens=200, ignore_eos=True))
-        while not eng.stats()["running_rows"].get(second.merged_key):
+        while not eng.stats()["running_rows"].get(second.backend.key):
             await asyncio.sleep(0.01)
         await eng.prepare(FT_A)  # A's merge finds no room: B's copy is busy
         await asyncio.to_thread(eng.wait_for_loads)
@@ -279,12 +279,12 @@ def test_merged_copies_fit_their_budget_and_busy_ones_are_never_unloaded(merging
         return during, texts
 
     during, (story, _hi) = asyncio.run(while_b_generates())
-    assert during == {f"base:{BASE}", second.merged_key}
+    assert during == {f"base:{BASE}", second.backend.key}
     assert len(story) > 400  # B's copy kept generating throughout
     assert eng.loaded()[f"base:{BASE}"] == [str(adapters[FT_A])]  # the base applied A per step
     # B's copy is idle now: the next request for A makes room for A's copy.
     third = _prepare_merged(eng, FT_A)
-    assert set(eng.loaded()) == {f"base:{BASE}", third.merged_key}
+    assert set(eng.loaded()) == {f"base:{BASE}", third.backend.key}
 
 
 def test_a_4_bit_base_keeps_run_time_adapters(settings, adapters):
@@ -293,7 +293,7 @@ def test_a_4_bit_base_keeps_run_time_adapters(settings, adapters):
         asyncio.run(eng.prepare(FT_A))
         eng.wait_for_loads()
         prepared = asyncio.run(eng.prepare(FT_A))
-        assert prepared.merged_key is None  # a 4-bit grid would round most of a LoRA update away
+        assert not prepared.dedicated  # a 4-bit grid would round most of a LoRA update away
         assert asyncio.run(_generate(eng, FT_A, "hi", max_tokens=4))
         assert eng.loaded() == {f"base:{BASE}": [str(adapters[FT_A])]}
     finally:

@@ -11,8 +11,8 @@ from testkit import random_lora
 from tuneforge.models.catalog import resolve_base
 from tuneforge.models.export_gguf import convert_lora
 from tuneforge.models.provision import source_path
-from tuneforge.serving.llamacpp import serving_gguf
-from tuneforge.serving.lora_merge import NotMergeable, lora_deltas, merge_lora, tensor_table
+from tuneforge.serving.backends.llamacpp import serving_gguf
+from tuneforge.serving.backends.lora_merge import NotMergeable, lora_deltas, merge_lora, tensor_table
 
 BASE = "smollm2-135m-instruct"
 

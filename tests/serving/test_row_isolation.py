@@ -42,7 +42,7 @@ def engine(settings, tiny_model):
 
 async def _run(engine, params: SamplingParams, n: int = 1):
     prepared = await engine.prepare("tiny-llama")
-    ids = prepared.loaded.tokenizer.encode("The refund policy is")
+    ids = prepared.backend.tokenizer.encode("The refund policy is")
     handle = engine.submit(prepared, GenerationRequest("tiny-llama", ids, params, n=n))
     finished = []
     try:

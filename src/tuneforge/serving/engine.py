@@ -11,7 +11,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +20,9 @@ import torch
 
 from tuneforge.models.catalog import UnknownModelError, resolve_base
 from tuneforge.models.provision import ProvisionError
-from tuneforge.serving.loader import LoadedModel, adapter_name, load_weights
+from tuneforge.serving.backends.adapters import adapter_name
+from tuneforge.serving.backends.loading import BackendLoader
+from tuneforge.serving.backends.protocol import Backend
 from tuneforge.serving.params import GenerationRequest, ModelNotFound, QueueFull, ServingError
 from tuneforge.serving.resolver import ModelTarget, Resolver, default_resolvers
 from tuneforge.serving.rows import END, Running, Sequence, prefill
@@ -68,8 +70,12 @@ class RequestHandle:
 @dataclass
 class Prepared:
     target: ModelTarget
-    loaded: LoadedModel  # the weights it runs on: its base, its own, or its adapter's merged copy
-    merged_key: str | None = None  # set when `loaded` is the adapter's merged copy
+    backend: Backend  # what it runs on: its base, its own weights, or its base's dedicated adapter copy
+
+    @property
+    def dedicated(self) -> bool:
+        """Whether `backend` is a copy that runs the adapter itself (no adapter to apply per step)."""
+        return self.backend.key != self.target.weights_key
 
 
 @dataclass
@@ -86,11 +92,6 @@ class Ticket:
 PREFILL_TOKENS = 4096  # prompt tokens one admission pass prefills (at least one request)
 
 
-def _merge_budget(settings: Settings) -> int:
-    """TUNEFORGE_LLAMACPP_MERGED_MB: memory for merged copies of adapters (weights + KV pool); 0: none."""
-    return int(settings.llamacpp_merged_mb * 2**20)
-
-
 class InferenceEngine:
     def __init__(self, settings: Settings, *, db=None, resolvers: list[Resolver] | None = None,
                  max_batch_rows: int = 16, max_queued: int = 64, max_adapters: int = 8,
@@ -100,19 +101,16 @@ class InferenceEngine:
         self.max_batch_rows = max_batch_rows
         self.max_queued = max_queued
         self.max_adapters = max_adapters
-        self.device, self.dtype = device, dtype
-        self._models: dict[str, LoadedModel] = {}
+        self._models: dict[str, Backend] = {}  # bases and full fine-tunes by weights key
         self._loading: dict[str, Future] = {}
         self._targets: dict[str, ModelTarget] = {}
         self._running: dict[str, Running] = {}
         self._waiting: deque[Ticket] = deque()
         self._commands: deque = deque()
-        self.merge_budget = _merge_budget(settings)
-        self._merged: OrderedDict[str, int] = OrderedDict()  # merged copy key -> bytes, least recent first
-        self._not_mergeable: set[str] = set()
-        self._evictions: deque[tuple[str, int, Future]] = deque()  # loads waiting for room (engine thread)
         self._lock = threading.Lock()
         self._wake = threading.Event()
+        self._backends = BackendLoader(settings, device=device, dtype=dtype, max_adapters=max_adapters,
+                                       max_rows=max_batch_rows, wake=self._wake.set)
         self._open = 0  # requests admitted and not yet closed (the queue limit counts these)
         self._avg_request_s = 2.0
         self._loader = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tuneforge-load")
@@ -159,30 +157,18 @@ class InferenceEngine:
                     fut = self._loader.submit(self._load, target)
                     self._loading[key] = fut
             await asyncio.wrap_future(fut)
-        loaded = self._models[key]
-        merging = target.kind == "lora" and hasattr(loaded, "merged_copy") and self.merge_budget > 0
-        if merging:
-            merged_key = f"merged:{adapter_name(target.path)}@{key}"
-            with self._lock:
-                merged = self._models.get(merged_key)
-                if merged is not None:
-                    self._merged.move_to_end(merged_key)
-                    return Prepared(target, merged, merged_key)
-        if target.kind == "lora" and adapter_name(target.path) not in loaded.adapters:
-            await asyncio.to_thread(loaded.prepare_adapter, target.path)
-        if merging:
-            self._start_merge(merged_key, target, loaded)
-        return Prepared(target, loaded)
-
-    def _start_merge(self, key: str, target: ModelTarget, base) -> None:
-        """Make the adapter's merged copy in the background; until it is loaded (and whenever it
-        cannot be), the base applies the adapter per step: the same model up to rounding."""
-        with self._lock:
-            if key not in self._not_mergeable and key not in self._loading and key not in self._models:
-                self._loading[key] = self._loader.submit(self._load_merged, key, target, base)
+        backend = self._models[key]
+        if target.kind == "lora":
+            copy = backend.dedicated(target.path)  # may start making one for later requests
+            if copy is not None:
+                return Prepared(target, copy)
+            if adapter_name(target.path) not in backend.adapters:
+                await asyncio.to_thread(backend.prepare_adapter, target.path)
+        return Prepared(target, backend)
 
     def wait_for_loads(self, timeout: float = 120) -> None:
-        """Block until the models and merged copies being loaded now are ready (benchmarks, tests)."""
+        """Block until the models being loaded now, and their backends' background work (e.g. copies
+        of adapters), are ready (benchmarks, tests)."""
         with self._lock:
             pending = list(self._loading.values())
         for fut in pending:
@@ -190,56 +176,14 @@ class InferenceEngine:
                 fut.result(timeout=timeout)
             except Exception:  # a failed load reports to the request that started it
                 pass
-
-    def _load_merged(self, key: str, target: ModelTarget, base) -> None:
-        """Make and load the merged copy when it fits the budget. Never fails the request: without a copy
-        the base applies the adapter per step, which gives the same answers up to rounding."""
-        from tuneforge.serving.lora_merge import NotMergeable
-
-        try:
-            need = base.memory_bytes()
-            if not self._make_room(key, need):
-                log.info("no room for a merged copy of %s (%d MB): its base applies it", target.id,
-                         need >> 20)
-                return
-            self._models[key] = base.merged_copy(key, target.path)
-            log.info("serving %s from a merged copy (%d MB)", target.id, need >> 20)
-        except NotMergeable as exc:
-            log.info("serving %s with its adapter applied per step: %s", target.id, exc)
-            self._not_mergeable.add(key)  # not worth asking again
-        except Exception:
-            log.exception("merging %s failed; its base applies it per step", target.id)
-        finally:
-            with self._lock:
-                if key not in self._models:
-                    self._merged.pop(key, None)  # release the reservation
-                self._loading.pop(key, None)
-
-    def _make_room(self, key: str, need: int) -> bool:
-        """Reserve `need` bytes of the merge budget for `key` (so two loads cannot both take the last
-        room), once the engine thread has unloaded idle copies if it must. False: no room."""
-        if not self._reserve(key, need):
-            if need > self.merge_budget:
-                return False
-            answer: Future = Future()
-            self._evictions.append((key, need, answer))
-            self._wake.set()
-            return answer.result(timeout=60)  # the engine thread answers within one step
-        return True
-
-    def _reserve(self, key: str, need: int) -> bool:
-        with self._lock:
-            if sum(self._merged.values()) + need > self.merge_budget:
-                return False
-            self._merged[key] = need
-            return True
+        for backend in list(self._models.values()):
+            backend.wait_background(timeout)
 
     def _load(self, target: ModelTarget) -> None:
         key = target.weights_key
         try:
-            self._models[key] = load_weights(key, target.base, target.path if target.kind == "full" else None,
-                                             self.settings, device=self.device, dtype=self.dtype,
-                                             max_adapters=self.max_adapters, max_rows=self.max_batch_rows)
+            self._models[key] = self._backends.load(key, target.base,
+                                                    target.path if target.kind == "full" else None)
         except (UnknownModelError, OSError, ValueError) as exc:
             log.warning("model %s could not be loaded: %s", target.id, exc)  # may name server paths
             raise ModelNotFound(target.id, f"The model `{target.id}` could not be loaded on this server "
@@ -274,8 +218,10 @@ class InferenceEngine:
         return True
 
     def loaded(self) -> dict[str, list[str]]:
-        """Loaded weights and the adapters on each (for status pages and tests)."""
-        return {k: [str(p) for p in m.adapters.values()] for k, m in list(self._models.items())}
+        """Loaded weights (with their backends' dedicated copies) and the adapters on each (for status
+        pages and tests)."""
+        backends = [c for m in list(self._models.values()) for c in (m, *m.dedicated_copies())]
+        return {b.key: [str(p) for p in b.adapters.values()] for b in backends}
 
     def stats(self) -> dict:
         return {"open_requests": self._open, "waiting": len(self._waiting),
@@ -288,6 +234,7 @@ class InferenceEngine:
         self._wake.set()
         self._thread.join(timeout=10)
         self._loader.shutdown(wait=False, cancel_futures=True)
+        self._backends.close()
 
     def _release(self) -> None:
         with self._lock:
@@ -302,7 +249,7 @@ class InferenceEngine:
         while not self._stop:
             try:
                 self._apply_commands()
-                self._evict_merged()
+                self._between_steps()
                 busy = self._admit()
             except Exception:  # never let the thread die: every later request would hang
                 log.exception("engine bookkeeping failed")
@@ -336,29 +283,30 @@ class InferenceEngine:
             ticket = self._waiting.popleft()
             if ticket.handle.cancelled or (ticket.state is not None and ticket.state.failed):
                 continue
-            loaded = self._loaded_for(ticket)
-            if loaded is None:  # unloaded while waiting
+            backend = self._backend_for(ticket.prepared)
+            if backend is None:  # unloaded while waiting
                 ticket.handle.post(ModelNotFound(ticket.request.model))
                 continue
-            running = self._running.setdefault(loaded.key, Running(loaded))
+            running = self._running.setdefault(backend.key, Running(backend))
             take = self._rows_to_take(ticket, running)
             if take == 0 or (admitted and budget < len(ticket.request.prompt_ids)):
                 self._waiting.append(ticket)  # its share is decoding, or this pass's prefill is spent
                 continue
-            if loaded.key in blocked or take < 0 or not running.fits(len(ticket.request.prompt_ids), take):
-                blocked.add(loaded.key)
+            if backend.key in blocked or take < 0 or not running.fits(len(ticket.request.prompt_ids), take):
+                blocked.add(backend.key)
                 self._waiting.append(ticket)
                 continue
             budget -= len(ticket.request.prompt_ids)
-            self._prefill(ticket, running, loaded, take)
+            self._prefill(ticket, running, backend, take)
             admitted = True
         return admitted
 
-    def _loaded_for(self, ticket: Ticket) -> LoadedModel | None:
-        loaded = self._models.get(ticket.prepared.merged_key or "")
-        if loaded is None:  # no merged copy, or it was unloaded meanwhile: the base applies the adapter
-            loaded = self._models.get(ticket.prepared.target.weights_key)
-        return loaded
+    def _backend_for(self, prepared: Prepared) -> Backend | None:
+        if prepared.dedicated and not prepared.backend.closed:
+            return prepared.backend
+        # Its weights, or the base when its dedicated copy was closed meanwhile: the base then applies
+        # the adapter per step, the same model up to rounding. None: unloaded.
+        return self._models.get(prepared.target.weights_key)
 
     def _rows_to_take(self, ticket: Ticket, running: Running) -> int:
         """Rows of this request to admit now: 0 when its fair share is already decoding, -1 when the batch
@@ -371,13 +319,13 @@ class InferenceEngine:
         room = self.max_batch_rows - len(running.rows) if running.rows else want
         return min(want, room) if room > 0 else -1
 
-    def _prefill(self, ticket: Ticket, running: Running, loaded: LoadedModel, take: int) -> None:
+    def _prefill(self, ticket: Ticket, running: Running, backend: Backend, take: int) -> None:
         prepared, request, handle = ticket.prepared, ticket.request, ticket.handle
         started = time.monotonic()
         try:
             adapter = None
-            if prepared.target.kind == "lora" and loaded.key != prepared.merged_key:
-                adapter = loaded.ensure_adapter(prepared.target.path, running.adapters_in_use())
+            if prepared.target.kind == "lora" and backend.key == prepared.target.weights_key:
+                adapter = backend.ensure_adapter(prepared.target.path, running.adapters_in_use())
             ticket.state = prefill(running, request, handle, adapter, on_done=lambda s=started: self._done(s),
                                    state=ticket.state, first=ticket.next, count=take)
             ticket.next += take
@@ -401,7 +349,7 @@ class InferenceEngine:
             try:
                 running.resume(row)
             except Exception as exc:  # this row's request fails; the others keep generating
-                log.exception("resuming a set-aside row failed for %s", running.loaded.key)
+                log.exception("resuming a set-aside row failed for %s", running.backend.key)
                 running.set_aside.remove(row)
                 row.done = True
                 row.state.handle.post(exc if isinstance(exc, ServingError)
@@ -412,54 +360,48 @@ class InferenceEngine:
     def _done(self, started: float) -> None:
         self._avg_request_s = 0.8 * self._avg_request_s + 0.2 * (time.monotonic() - started)
 
-    def _evict_merged(self) -> None:
-        """Answer loads that want room for a merged copy: unload idle copies, least recently used first."""
-        while self._evictions:
-            key, need, answer = self._evictions.popleft()
-            with self._lock:
-                idle = [k for k in self._merged if k in self._models and self._idle(k)]
-            while not self._reserve(key, need) and idle:
-                self._unload_merged(idle.pop(0))
-            answer.set_result(key in self._merged)
+    def _between_steps(self) -> None:
+        """Backends' own housekeeping (e.g. unloading idle copies to make room), then forget batches of
+        backends that closed."""
+        for backend in list(self._models.values()):
+            backend.between_steps(self._idle)
+        for key, running in list(self._running.items()):
+            if running.backend.closed:
+                if running.rows or running.set_aside:  # not expected: a backend closes idle copies only
+                    running.fail(ServingError("The model was unloaded; retry the request.", status=503))
+                del self._running[key]
 
-    def _idle(self, key: str) -> bool:
-        running = self._running.get(key)
+    def _idle(self, backend: Backend) -> bool:
+        running = self._running.get(backend.key)
         return running is None or not (running.rows or running.set_aside)
 
-    def _unload_merged(self, key: str, error: ServingError | None = None) -> None:
-        running = self._running.pop(key, None)
-        if running and error:
+    def _close(self, backend: Backend, error: ServingError) -> None:
+        running = self._running.pop(backend.key, None)
+        if running:
             running.fail(error)
-        with self._lock:
-            self._merged.pop(key, None)
-            model = self._models.pop(key, None)
-        if model is not None:
-            model.close()
-            log.info("unloaded merged copy %s", key)
+        backend.close()
+        log.info("unloaded %s", backend.key)
 
     def _apply_commands(self) -> None:
         while self._commands:
             target: ModelTarget = self._commands.popleft()
-            loaded = self._models.get(target.weights_key)
+            backend = self._models.get(target.weights_key)
+            if backend is None:
+                continue
             running = self._running.get(target.weights_key)
             if target.kind == "lora":
-                merged_key = f"merged:{adapter_name(target.path)}@{target.weights_key}"
-                if merged_key in self._models:
-                    self._unload_merged(merged_key, ModelNotFound(target.id))
-            if loaded is None:
-                continue
-            if target.kind == "lora":
-                name = next((n for n, p in loaded.adapters.items() if p == target.path), None)
+                copy = backend.drop_dedicated(target.path)
+                if copy is not None:
+                    self._close(copy, ModelNotFound(target.id))
+                name = next((n for n, p in backend.adapters.items() if p == target.path), None)
                 if name is None:
                     continue
                 if running:
                     running.fail(ModelNotFound(target.id), only_adapter=name)
-                loaded.drop_adapter(name)
+                backend.drop_adapter(name)
             elif target.kind == "full":
-                if running:
-                    running.fail(ModelNotFound(target.id))
-                self._running.pop(target.weights_key, None)
                 del self._models[target.weights_key]
+                self._close(backend, ModelNotFound(target.id))
 
 
 __all__ = ["InferenceEngine", "Prepared", "RequestHandle", "Sequence"]

@@ -110,11 +110,11 @@ async def create_chat(engine: InferenceEngine, body, project: str, is_disconnect
     if body.stream_options is not None and not body.stream:
         raise bad("'stream_options' is only allowed when 'stream' is true.", "stream_options")
     prepared = await engine.prepare(body.model, project)
-    tok = prepared.loaded.tokenizer
-    chat_rows(body.messages, max_prompt_chars(prepared.loaded.context_length))  # cheap checks first
+    tok = prepared.backend.tokenizer
+    chat_rows(body.messages, max_prompt_chars(prepared.backend.context_length))  # cheap checks first
     prompt_ids = await asyncio.to_thread(chat_prompt_ids, tok, body.messages)
     max_tokens = body.max_completion_tokens or body.max_tokens
-    check_context(prepared.loaded.context_length, len(prompt_ids), max_tokens, "messages")
+    check_context(prepared.backend.context_length, len(prompt_ids), max_tokens, "messages")
     logprobs = (body.top_logprobs or 0) if body.logprobs else None
     parser = await _json_parser(body, tok)
     params = sampling_params(body, max_tokens, logprobs, parser is not None, len(tok))

@@ -86,11 +86,11 @@ async def create_completion(engine: InferenceEngine, body, project: str, is_disc
     if body.stream_options is not None and not body.stream:
         raise bad("'stream_options' is only allowed when 'stream' is true.", "stream_options")
     prepared = await engine.prepare(body.model, project)
-    tok = prepared.loaded.tokenizer
+    tok = prepared.backend.tokenizer
     prompts = await asyncio.to_thread(_prompts, tok, body.prompt,
-                                      max_prompt_chars(prepared.loaded.context_length))
+                                      max_prompt_chars(prepared.backend.context_length))
     for i, (_, ids) in enumerate(prompts):
-        check_context(prepared.loaded.context_length, len(ids), body.max_tokens,
+        check_context(prepared.backend.context_length, len(ids), body.max_tokens,
                       "prompt" if len(prompts) == 1 else f"prompt[{i}]")
     if body.max_tokens == 0 and not body.echo:
         raise bad("'max_tokens' is 0: set it to at least 1, or use 'echo' to score the prompt.", "max_tokens")

@@ -7,8 +7,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from tuneforge.serving.backends.protocol import BASE_ADAPTER, Backend
 from tuneforge.serving.detok import SequenceText
-from tuneforge.serving.loader import BASE_ADAPTER, LoadedModel
 from tuneforge.serving.params import Finished, GenerationRequest, PromptLogprobs, ServingError, TokenInfo
 from tuneforge.serving.sampler import RowSampler, prompt_token_infos, sample_batch
 
@@ -26,18 +26,18 @@ class _RequestState:
 
 
 class Sequence:
-    def __init__(self, state: _RequestState, request: GenerationRequest, index: int, loaded: LoadedModel,
+    def __init__(self, state: _RequestState, request: GenerationRequest, index: int, backend: Backend,
                  adapter: str | None):
         self.state = state
         self.index = index
         self.adapter = adapter
         p = request.params
         self.ignore_eos = p.ignore_eos
-        self.sampler = RowSampler(p, loaded.tokenizer, request.prompt_ids, seed_offset=index)
+        self.sampler = RowSampler(p, backend.tokenizer, request.prompt_ids, seed_offset=index)
         self.prompt_ids = request.prompt_ids
         self.tokens: list[int] = []  # generated so far; the last one is not in the KV cache yet
-        self.text = SequenceText(index, loaded.tokenizer, p.stop)
-        room = loaded.context_length - len(request.prompt_ids)
+        self.text = SequenceText(index, backend.tokenizer, p.stop)
+        room = backend.context_length - len(request.prompt_ids)
         self.max_new = room if p.max_tokens is None else min(p.max_tokens, room)
         self.pos = len(request.prompt_ids)
         self.last = -1
@@ -47,10 +47,10 @@ class Sequence:
 
 
 class Running:
-    def __init__(self, loaded: LoadedModel):
-        self.loaded = loaded
+    def __init__(self, backend: Backend):
+        self.backend = backend
         self.rows: list[Sequence] = []
-        self.batch = loaded.new_batch()  # the backend's KV state of these rows, in row order
+        self.batch = backend.new_batch()  # the backend's KV state of these rows, in row order
         self.set_aside: list[Sequence] = []  # rows taken out to free KV cells, oldest first
         self.peak_rows = 0  # the most rows decoded together (observability and tests)
         self.set_aside_count = 0  # how often a row had to be set aside (observability and tests)
@@ -110,7 +110,7 @@ class Running:
         row.tokens.append(info.token_id)
         row.generated += 1
         row.cumulative += info.logprob
-        special = info.token_id in self.loaded.stop_ids and not row.ignore_eos
+        special = info.token_id in self.backend.stop_ids and not row.ignore_eos
         delta, hit = row.text.add(info, special)
         if delta is not None:
             row.state.handle.post(delta)
@@ -134,7 +134,7 @@ class Running:
         """End only this row's request (its other rows too): e.g. its JSON constraint broke."""
         if not row.state.failed:
             row.state.failed = True
-            log.warning("a row of %s failed: %s", self.loaded.key, exc)
+            log.warning("a row of %s failed: %s", self.backend.key, exc)
             row.state.handle.post(exc if isinstance(exc, ServingError)
                                   else ServingError(f"Generation failed: {exc}", status=500))
         row.done = True
@@ -160,17 +160,17 @@ def prefill(running: Running, request: GenerationRequest, handle, adapter: str |
             count: int | None = None) -> _RequestState:
     """Run the prompt once for `count` of the request's `n` rows (from row `first`; all by default) and
     sample each row's first token. A request admitted in parts passes the `state` the first part made."""
-    loaded = running.loaded
+    backend = running.backend
     count = request.n - first if count is None else count
     state = state or _RequestState(handle, request.n, on_done)
-    rows = [Sequence(state, request, first + i, loaded, adapter) for i in range(count)]
+    rows = [Sequence(state, request, first + i, backend, adapter) for i in range(count)]
     generate = rows[0].max_new > 0  # not e.g. echo with max_tokens=0: score the prompt, generate nothing
     want_prompt_lp = request.prompt_logprobs and first == 0
     logits = running.batch.prefill(request.prompt_ids, adapter or BASE_ADAPTER,
                                    count if generate else 0, all_logits=want_prompt_lp)
     if want_prompt_lp:
         k = request.params.logprobs or 0
-        handle.post(PromptLogprobs(prompt_token_infos(loaded.tokenizer, request.prompt_ids, logits, k)))
+        handle.post(PromptLogprobs(prompt_token_infos(backend.tokenizer, request.prompt_ids, logits, k)))
     if not generate:
         for row in rows:
             running.finish(row, "length")

@@ -3,8 +3,8 @@
 llama.cpp applies an adapter at run time as four extra graph operations per adapted projection. On a
 small model on a small CPU those operations, not the arithmetic, are what an adapter costs: measured
 18-27% of the base's decode speed for rank 16 on every projection of the built-in base. A merged copy
-decodes exactly as fast as the base. The engine keeps a few merged copies of the adapters in use
-(`TUNEFORGE_LLAMACPP_MERGED_MB`) and serves the others at run time.
+decodes exactly as fast as the base. `llamacpp_merged.MergedCopies` keeps a few merged copies of the
+adapters in use (`TUNEFORGE_LLAMACPP_MERGED_MB`); the others are applied at run time.
 
 The copy is the served base file with the adapted tensors' bytes rewritten in place: same types, same
 sizes, so the metadata and every other tensor stay byte for byte. Only 8-bit and wider tensors are
@@ -200,8 +200,9 @@ def merge_lora_in_subprocess(source_gguf: Path, serving_gguf: Path, lora_gguf: P
     """`merge_lora` in a process of its own, as the server does it. Its matrix products start thread
     pools (BLAS, OpenMP) that in the server's process kept competing with llama.cpp's threads after the
     merge was done: measured, the base then decoded at half its speed for good."""
-    done = subprocess.run([sys.executable, "-m", "tuneforge.serving.lora_merge", str(source_gguf),
-                           str(serving_gguf), str(lora_gguf), str(output)], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "tuneforge.serving.backends.lora_merge", str(source_gguf),
+                           str(serving_gguf), str(lora_gguf), str(output)], capture_output=True,
+                          text=True)
     lines = done.stderr.strip().splitlines()
     message = lines[-1] if lines else f"exit status {done.returncode}"
     if done.returncode == _NOT_MERGEABLE_EXIT:

@@ -21,17 +21,24 @@ import threading
 from collections import OrderedDict
 from pathlib import Path
 from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from tuneforge.models.export_gguf import UnsupportedAdapter, convert_lora
-from tuneforge.serving.loader import BASE_ADAPTER, AdapterLRU
+from tuneforge.serving.backends.adapters import AdapterLRU, adapter_name
+from tuneforge.serving.backends.llamacpp_batch import LlamaCppBatch
+from tuneforge.serving.backends.protocol import BASE_ADAPTER, Backend
 from tuneforge.serving.params import ServingError
 from tuneforge.serving.sampler import stop_token_ids
 
+if TYPE_CHECKING:
+    from tuneforge.serving.backends.llamacpp_merged import MergedCopies
+
 log = logging.getLogger("tuneforge.serving")
 _init_lock = threading.Lock()
+_convert_lock = threading.Lock()  # one PEFT -> GGUF conversion at a time: they share partial file names
 _initialised = False
 
 
@@ -128,19 +135,21 @@ def _threads(threads: int | None) -> int:
 
 
 class LlamaCppModel(AdapterLRU):
-    """A GGUF base loaded once in llama.cpp, with a bounded LRU of LoRA adapters (same interface as
-    `loader.LoadedModel`)."""
+    """A GGUF base loaded once in llama.cpp, with a bounded LRU of LoRA adapters (a `protocol.Backend`).
+    `merged`: the engine's merged copies, which make this base's dedicated copies of adapters (None for
+    a merged copy itself)."""
 
-    backend = "llama.cpp"
+    name = "llama.cpp"
 
     def __init__(self, key: str, gguf: Path, hf_folder: Path, adapter_cache: Path, max_adapters: int,
                  max_rows: int, n_ctx: int, source: Path | None = None, *, threads: int | None = None,
-                 llama_log: bool = False):
+                 llama_log: bool = False, merged: MergedCopies | None = None):
         from transformers import AutoConfig, AutoTokenizer, GenerationConfig
 
         lib = self._lib = _lib(llama_log)
         self.threads = threads
         self.key = key
+        self.merged = merged
         self.gguf, self.source = gguf, source or gguf  # served file; the most precise copy of the weights
         self.hf_folder = hf_folder
         self.adapter_cache = adapter_cache
@@ -183,6 +192,29 @@ class LlamaCppModel(AdapterLRU):
     def new_batch(self) -> LlamaCppBatch:
         return LlamaCppBatch(self)
 
+    # ---- merged copies (`llamacpp_merged.MergedCopies`) ------------------------------------------
+    def merged_key(self, folder: Path) -> str:
+        return f"merged:{adapter_name(folder)}@{self.key}"
+
+    def dedicated(self, folder: Path) -> Backend | None:
+        """The adapter's merged copy when loaded; else starts making one (until it is loaded, and
+        whenever it cannot be, this base applies the adapter per step: the same model up to rounding)."""
+        return self.merged.get_or_start(self, folder) if self.merged else None
+
+    def drop_dedicated(self, folder: Path) -> Backend | None:
+        return self.merged.remove(self.merged_key(folder)) if self.merged else None
+
+    def dedicated_copies(self) -> list[Backend]:
+        return self.merged.copies_of(self) if self.merged else []
+
+    def between_steps(self, idle) -> None:
+        if self.merged:
+            self.merged.between_steps(idle)
+
+    def wait_background(self, timeout: float) -> None:
+        if self.merged:
+            self.merged.wait(timeout)
+
     def memory_bytes(self) -> int:
         """What this model holds in memory: its weights and its KV pool (F16 keys and values)."""
         lib = self._lib
@@ -194,7 +226,7 @@ class LlamaCppModel(AdapterLRU):
         """A model of its own with the adapter in `folder` merged into its weights (decodes as fast as
         the base). Raises `NotMergeable` when the weights cannot carry it. The merged file is deleted
         once loaded: llama.cpp maps it, so it lives exactly as long as the model."""
-        from tuneforge.serving.lora_merge import merge_lora_in_subprocess
+        from tuneforge.serving.backends.lora_merge import merge_lora_in_subprocess
 
         path = self.adapter_cache / f"merged-{os.getpid()}-{next(_merge_ids)}.gguf"
         try:
@@ -222,15 +254,18 @@ class LlamaCppModel(AdapterLRU):
         for part in ("adapter_config.json", "adapter_model.safetensors"):
             digest.update((folder / part).read_bytes())
         path = self.adapter_cache / f"{digest.hexdigest()[:24]}.gguf"
-        if not path.is_file():
-            self.adapter_cache.mkdir(parents=True, exist_ok=True)
-            partial = path.with_suffix(f".{os.getpid()}.partial")
-            try:
-                convert_lora(folder, self.hf_folder, partial)
-            except UnsupportedAdapter as exc:
-                raise ServingError(f"{exc}. Serve it with TUNEFORGE_INFERENCE_BACKEND=pytorch.",
-                                   status=400) from exc
-            os.replace(partial, path)
+        if path.is_file():
+            return path
+        with _convert_lock:  # a request and a merge may both want it converted
+            if not path.is_file():
+                self.adapter_cache.mkdir(parents=True, exist_ok=True)
+                partial = path.with_suffix(f".{os.getpid()}.partial")
+                try:
+                    convert_lora(folder, self.hf_folder, partial)
+                except UnsupportedAdapter as exc:
+                    raise ServingError(f"{exc}. Serve it with TUNEFORGE_INFERENCE_BACKEND=pytorch.",
+                                       status=400) from exc
+                os.replace(partial, path)
         return path
 
     def drop_adapter(self, name: str) -> None:
@@ -285,6 +320,7 @@ class LlamaCppModel(AdapterLRU):
         self._lib.llama_memory_seq_cp(self._memory, source, target, -1, -1)
 
     def close(self) -> None:
+        self.closed = True
         lib = self._lib
         for pointer in self._lora.values():
             lib.llama_adapter_lora_free(pointer)
@@ -302,95 +338,4 @@ class LlamaCppModel(AdapterLRU):
             pass
 
 
-class LlamaCppBatch:
-    """The running rows of a `LlamaCppModel`: one llama.cpp sequence id per row, in row order.
-
-    It counts the KV cells its rows hold, so the engine can keep the shared pool from overflowing: a
-    prompt's cells are shared by the `n` rows copied from it and freed with the last of them; each row
-    then holds one more cell per generated token.
-    """
-
-    def __init__(self, model: LlamaCppModel):
-        self.model = model
-        self.seqs: list[int] = []
-        self._free = list(range(model.n_seq_max - 1, -1, -1))  # pop() hands out 0, 1, 2, ...
-        self._prompts = itertools.count()
-        self._prompt_of: dict[int, int] = {}  # seq -> the prompt (a number) whose cells it shares
-        self._prompt_cells: dict[int, int] = {}  # prompt -> its length
-        self._own_cells: dict[int, int] = {}  # seq -> cells its generation steps added
-
-    def free_cells(self) -> int:
-        """KV cells nobody holds: what new prompts and generation steps can still use."""
-        return self.model.n_ctx - sum(self._prompt_cells.values()) - sum(self._own_cells.values())
-
-    def prefill(self, prompt_ids: list[int], adapter: str, n_rows: int, all_logits: bool) -> torch.Tensor:
-        """Decode the prompt in chunks into a new sequence, copied to `n_rows` rows. Logits [1 or L, V]."""
-        model = self.model
-        if len(self._free) < max(n_rows, 1):
-            raise ServingError(f"The llama.cpp backend has room for {model.n_seq_max} sequences at once; "
-                               f"this request needs {n_rows} more than are free. Retry shortly.",
-                               status=503)
-        seq = self._free.pop()
-        chunks = []
-        try:
-            for start in range(0, len(prompt_ids), model._batch_size):
-                piece = prompt_ids[start:start + model._batch_size]
-                last_chunk = start + len(piece) == len(prompt_ids)
-                outputs = [all_logits or (last_chunk and i == len(piece) - 1) for i in range(len(piece))]
-                status = model.decode(piece, list(range(start, start + len(piece))), [seq] * len(piece),
-                                      outputs, adapter)
-                if status != 0:
-                    raise ServingError("The server's KV cache is full; retry shortly "
-                                       f"(llama.cpp status {status}).", status=503, retry_after=2)
-                if any(outputs):
-                    chunks.append(model.logits(sum(outputs)))
-        except BaseException:
-            model.forget(seq)
-            self._free.append(seq)
-            raise
-        if n_rows == 0:
-            model.forget(seq)
-            self._free.append(seq)
-        else:
-            prompt = next(self._prompts)
-            self._prompt_cells[prompt] = len(prompt_ids)
-            for i in range(n_rows):
-                copy = seq if i == 0 else self._free.pop()
-                if copy != seq:
-                    model.copy_sequence(seq, copy)
-                self.seqs.append(copy)
-                self._prompt_of[copy], self._own_cells[copy] = prompt, 0
-        return torch.cat(chunks) if len(chunks) > 1 else chunks[0]
-
-    def step(self, tokens: list[int], positions: list[int], adapters: list[str]) -> torch.Tensor:
-        """One token for every row: one decode call per adapter among the rows. Logits [B, V]."""
-        model = self.model
-        out = torch.empty(len(tokens), model.n_vocab)
-        for adapter in dict.fromkeys(adapters):  # first-seen order
-            idx = [i for i, a in enumerate(adapters) if a == adapter]
-            for start in range(0, len(idx), model._batch_size):
-                part = idx[start:start + model._batch_size]
-                status = model.decode([tokens[i] for i in part], [positions[i] for i in part],
-                                      [self.seqs[i] for i in part], [True] * len(part), adapter)
-                if status != 0:
-                    raise ServingError("The server's KV cache is full: too many long generations at "
-                                       f"once (llama.cpp status {status}). Retry shortly.", status=503,
-                                       retry_after=2)
-                out[part] = model.logits(len(part))
-                for i in part:
-                    self._own_cells[self.seqs[i]] += 1
-        return out
-
-    def keep(self, rows: list[int]) -> None:
-        kept = [self.seqs[i] for i in rows]
-        for seq in set(self.seqs) - set(kept):
-            self.model.forget(seq)
-            self._free.append(seq)
-            del self._own_cells[seq]
-            prompt = self._prompt_of.pop(seq)
-            if prompt not in self._prompt_of.values():  # the last row on that prompt: its cells are free
-                del self._prompt_cells[prompt]
-        self.seqs = kept
-
-
-__all__ = ["LlamaCppBatch", "LlamaCppModel", "available", "serving_gguf"]
+__all__ = ["LlamaCppModel", "available", "serving_gguf"]

@@ -1,0 +1,122 @@
+"""Choosing and loading the backend for a model (`TUNEFORGE_INFERENCE_BACKEND`): llama.cpp for GGUF Llama
+bases on a CPU when it is installed, PyTorch for everything else. One `BackendLoader` per engine; it
+owns what the backends of one engine share (the llama.cpp merged copies' memory budget)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from tuneforge.models import base_model_folder
+from tuneforge.serving.backends.protocol import Backend
+from tuneforge.settings import Settings, get_settings
+
+log = logging.getLogger("tuneforge.serving")
+
+
+def _given(settings: Settings | None) -> Settings:
+    """The settings passed in; callers without any (benchmarks) get the process-wide ones."""
+    return settings if settings is not None else get_settings()
+
+
+def default_device_dtype(settings: Settings | None = None) -> tuple[str, torch.dtype]:
+    """bf16 on GPUs; on CPU float32 unless TUNEFORGE_INFERENCE_DTYPE=bfloat16 (faster, less exact)."""
+    if torch.cuda.is_available():
+        return "cuda", torch.bfloat16
+    return "cpu", getattr(torch, _given(settings).inference_dtype)  # validated by the settings
+
+
+def backend_name(device: str | None = None, dtype: torch.dtype | None = None,
+                 settings: Settings | None = None) -> str:
+    """`TUNEFORGE_INFERENCE_BACKEND`: auto (llama.cpp for GGUF Llama bases on CPU), llama.cpp, pytorch."""
+    name = _given(settings).inference_backend  # validated by the settings
+    if name == "auto":
+        on_cpu = (device or default_device_dtype(settings)[0]) == "cpu" and dtype in (None, torch.float32)
+        from tuneforge.serving.backends import llamacpp
+
+        return "llama.cpp" if on_cpu and llamacpp.available() else "pytorch"
+    return "llama.cpp" if name.startswith("llama") else "pytorch"
+
+
+def _llamacpp_gguf(base: str, folder: Path, settings: Settings, forced: bool) -> Path | None:
+    """The GGUF that llama.cpp can serve for `base`, or None (then PyTorch serves it)."""
+    from tuneforge.models.catalog import resolve_base
+    from tuneforge.models.provision import source_path
+
+    spec = resolve_base(base, settings)
+    config = json.loads((folder / "config.json").read_text("utf-8"))
+    reason = None
+    if spec.kind not in ("wheel_gguf", "gguf"):
+        reason = "it is not a GGUF model"
+    elif config.get("model_type") != "llama":  # our LoRA conversion knows Llama's tensor layout
+        reason = f"its architecture is {config.get('model_type')!r}, not llama"
+    if reason is None:
+        return source_path(spec)
+    if forced:
+        raise ValueError(f"TUNEFORGE_INFERENCE_BACKEND=llama.cpp cannot serve {base}: {reason}.")
+    return None
+
+
+class BackendLoader:
+    """Loads a base (by name) or a full fine-tune (by folder) with its tokenizer, off the engine thread.
+    `wake`: called when a backend wants its `between_steps` soon (e.g. to make room for a copy)."""
+
+    def __init__(self, settings: Settings, *, device: str | None = None, dtype: torch.dtype | None = None,
+                 max_adapters: int = 8, max_rows: int = 16, wake: Callable[[], None] | None = None):
+        self.settings = settings
+        self.device, self.dtype = device, dtype
+        self.max_adapters, self.max_rows = max_adapters, max_rows
+        self._wake = wake or (lambda: None)
+        self._lock = threading.Lock()
+        self._merged = None  # llamacpp_merged.MergedCopies, made with the first llama.cpp base
+
+    def load(self, key: str, base: str, full_path: Path | None = None) -> Backend:
+        settings = self.settings
+        base_folder = base_model_folder(base, settings)
+        if full_path is None and backend_name(self.device, self.dtype, settings) == "llama.cpp":
+            forced = settings.inference_backend != "auto"
+            gguf = _llamacpp_gguf(base, base_folder, settings, forced)
+            if gguf is not None:
+                return self._load_llamacpp(key, gguf, base_folder)
+        return self._load_torch(key, full_path if full_path is not None else base_folder, base_folder)
+
+    def _load_llamacpp(self, key: str, gguf: Path, base_folder: Path) -> Backend:
+        from tuneforge.serving.backends.llamacpp import LlamaCppModel, serving_gguf
+        from tuneforge.serving.backends.llamacpp_merged import MergedCopies
+
+        settings = self.settings
+        with self._lock:
+            if self._merged is None:  # one budget for every llama.cpp base of this engine
+                self._merged = MergedCopies(int(settings.llamacpp_merged_mb * 2**20), self._wake)
+        threads = settings.inference_threads
+        served = serving_gguf(gguf, base_folder, weights=settings.llamacpp_weights, threads=threads,
+                              llama_log=settings.llamacpp_log)
+        return LlamaCppModel(key, served, base_folder, settings.cache_dir / "lora-gguf", self.max_adapters,
+                             self.max_rows, settings.llamacpp_cells, source=gguf, threads=threads,
+                             llama_log=settings.llamacpp_log, merged=self._merged)
+
+    def _load_torch(self, key: str, folder: Path, base_folder: Path) -> Backend:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from tuneforge.serving.backends.pytorch import TorchModel
+
+        dev, dt = default_device_dtype(self.settings)
+        device, dtype = self.device or dev, self.dtype or dt
+        tok_folder = folder if (folder / "tokenizer_config.json").is_file() else base_folder
+        tokenizer = AutoTokenizer.from_pretrained(tok_folder)
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype).to(device).eval()
+        log.info("loaded %s from %s (%s, %s)", key, folder, device, dtype)
+        return TorchModel(key, model, tokenizer, self.max_adapters)
+
+    def close(self) -> None:
+        """Stop background work (the backends themselves are freed with the engine)."""
+        if self._merged is not None:
+            self._merged.shutdown()
+
+
+__all__ = ["BackendLoader", "backend_name", "default_device_dtype"]
