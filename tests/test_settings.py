@@ -62,6 +62,7 @@ NEW_SETTINGS = [
     ("inference_backend", "TUNEFORGE_INFERENCE_BACKEND", "auto", "PyTorch", "pytorch"),
     ("inference_dtype", "TUNEFORGE_INFERENCE_DTYPE", "float32", "bfloat16", "bfloat16"),
     ("inference_threads", "TUNEFORGE_INFERENCE_THREADS", None, "2", 2),
+    ("default_max_tokens", "TUNEFORGE_DEFAULT_MAX_TOKENS", None, "64", 64),
     ("llamacpp_cells", "TUNEFORGE_LLAMACPP_CELLS", 16384, "512", 512),
     ("llamacpp_weights", "TUNEFORGE_LLAMACPP_WEIGHTS", "q8_0", "source", "source"),
     ("llamacpp_merged_mb", "TUNEFORGE_LLAMACPP_MERGED_MB", 2048.0, "0", 0.0),
@@ -70,11 +71,13 @@ NEW_SETTINGS = [
 ]
 # A value for the config file that differs from both the default and the env value.
 IN_FILE = {"max_batch": 5, "max_queued": 7, "max_adapters": 1, "inference_backend": "llama.cpp",
-           "inference_dtype": "float32", "inference_threads": 1, "llamacpp_cells": 1024,
+           "inference_dtype": "float32", "inference_threads": 1, "default_max_tokens": 32,
+           "llamacpp_cells": 1024,
            "llamacpp_weights": "q8_0", "llamacpp_merged_mb": 64, "llamacpp_log": False,
            "train_tokens_per_second": 99.0}
 BAD = {"max_batch": "abc", "max_queued": "0", "max_adapters": "-1", "inference_backend": "vllm",
-       "inference_dtype": "float16", "inference_threads": "two", "llamacpp_cells": "1.5",
+       "inference_dtype": "float16", "inference_threads": "two", "default_max_tokens": "0",
+       "llamacpp_cells": "1.5",
        "llamacpp_weights": "q4", "llamacpp_merged_mb": "-3", "llamacpp_log": "maybe",
        "train_tokens_per_second": "nan"}
 

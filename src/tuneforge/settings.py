@@ -148,6 +148,9 @@ class Settings:
                               _positive_int)
     max_adapters: int = setting(8, "TUNEFORGE_MAX_ADAPTERS", "LoRA adapters kept loaded per base",
                                 _positive_int)
+    default_max_tokens: int | None = setting(None, "TUNEFORGE_DEFAULT_MAX_TOKENS", "tokens a chat reply may "
+                                             "take when the request sets no max_tokens (default: up to the "
+                                             "context, as OpenAI)", _optional_positive_int)
     inference_backend: str = setting("auto", "TUNEFORGE_INFERENCE_BACKEND", "auto (llama.cpp for GGUF "
                                      "Llama bases on CPU), llama.cpp or pytorch",
                                      _choice("auto", "llama.cpp", "llamacpp", "pytorch"))

@@ -19,6 +19,21 @@ def _prompt_tokens(tokenizer) -> int:
     return len(tokenizer.encode(text, add_special_tokens=False))
 
 
+def test_server_default_max_tokens_caps_only_replies_that_set_none(client, live):
+    import dataclasses
+
+    engine = live.engine
+    saved = engine.settings
+    engine.settings = dataclasses.replace(saved, default_max_tokens=5)  # TUNEFORGE_DEFAULT_MAX_TOKENS=5
+    try:
+        r = client.chat.completions.create(model=FT_ID, messages=MESSAGES, temperature=0)
+        asked = client.chat.completions.create(model=FT_ID, messages=MESSAGES, max_tokens=9, temperature=0)
+    finally:
+        engine.settings = saved
+    assert r.usage.completion_tokens == 5 and r.choices[0].finish_reason == "length"
+    assert asked.usage.completion_tokens == 9  # the request's own max_tokens wins
+
+
 def test_chat_with_fine_tuned_model_shapes_and_exact_usage(client, tokenizer):
     r = client.chat.completions.create(model=FT_ID, messages=MESSAGES, max_tokens=7, temperature=0)
     assert r.object == "chat.completion" and r.model == FT_ID and r.id.startswith("chatcmpl-")

@@ -115,6 +115,7 @@ async def create_chat(engine: InferenceEngine, body, project: str, is_disconnect
     prompt_ids = await asyncio.to_thread(chat_prompt_ids, tok, body.messages)
     max_tokens = body.max_completion_tokens or body.max_tokens
     check_context(prepared.backend.context_length, len(prompt_ids), max_tokens, "messages")
+    max_tokens = max_tokens or engine.settings.default_max_tokens  # the server's cap; the context clamps it
     logprobs = (body.top_logprobs or 0) if body.logprobs else None
     parser = await _json_parser(body, tok)
     params = sampling_params(body, max_tokens, logprobs, parser is not None, len(tok))
