@@ -20,6 +20,8 @@ from pathlib import Path
 import httpx
 from rich.console import Console
 
+from tuneforge.quiet import quiet_libraries
+
 BASE = "smollm2-135m-instruct"
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 console = Console(highlight=False)
@@ -98,6 +100,7 @@ def _evaluate(model: str, out: Path, limit: int | None, url: str, key: str) -> b
 
 
 def main() -> None:
+    quiet_libraries()
     started = time.monotonic()
     out = Path("demo-output").resolve()
     home = out / "home"

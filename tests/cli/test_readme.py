@@ -3,7 +3,8 @@
 Commands are taken from the README's ```bash and ```python blocks and run as written, with these
 substitutions only: the placeholder ids (file-abc123, ftjob-abc123, ft-abc123, ft:...:abc12345, the legacy
 davinci:ft-... name) become the real ids of the objects the previous commands created; the built-in base
-becomes the tiny test model (the server maps the OpenAI aliases to it too); the examples/ files are short
+becomes the tiny test model (the server maps the OpenAI aliases to it too, and caps replies that set no
+max_tokens, since a random model never ends one); the examples/ files are short
 copies of the bundled ones (same names and formats); 127.0.0.1:8000 becomes the test server. The 0.x CLI
 commands run the real `openai<1` CLI when TUNEFORGE_TEST_OPENAI0X names its executable, else the HTTP calls
 that CLI makes are mirrored. Commands that install software or need a GPU are listed in NOT_RUN with the
@@ -33,6 +34,8 @@ NOT_RUN = {  # command -> where it is exercised instead
 }
 PLACEHOLDER_FT = re.compile(r"ft:[\w.-]+:personal:([\w-]*):[a-z0-9]{8}")
 LEGACY_FT = re.compile(r"davinci:ft-personal:[\w-]+-\d{4}(?:-\d\d){5}")
+# What libraries print on their own (progress bars, deprecation warnings): never in tuneforge's output.
+CHATTER = re.compile(r"Loading weights|\d+it/s\]|FutureWarning|DeprecationWarning|UserWarning")
 
 
 def readme_blocks() -> list[tuple[str, str]]:
@@ -99,6 +102,9 @@ class Runner:
                               timeout=900, input=stdin)
         tail = proc.stdout[-3000:] + proc.stderr[-3000:]
         assert proc.returncode == 0, f"{cmd}\n--- exit {proc.returncode}\n{tail}"
+        if cmd.startswith(TUNEFORGE):
+            chatter = CHATTER.search(proc.stdout + proc.stderr)
+            assert chatter is None, f"{cmd}: library output {chatter.group(0)!r} in\n{tail}"
         return proc.stdout
 
     def run(self, cmd: str) -> str:
@@ -180,6 +186,8 @@ def workdir(tmp_path_factory) -> Path:
 def test_every_readme_command_runs(tuneforge_home, tiny_model, tiny_model_dir, workdir, tmp_path_factory,
                                    monkeypatch):
     monkeypatch.setenv("TUNEFORGE_DEFAULT_MODEL", tiny_model)  # the aliases (davinci, gpt-4o-mini) -> tiny
+    # The tiny random model never ends a reply: uncapped, a chat reply runs to its 2,048-token context.
+    monkeypatch.setenv("TUNEFORGE_DEFAULT_MAX_TOKENS", "48")
     server = start_server(tuneforge_home, tmp_path_factory.mktemp("readme-server") / "serve.log")
     env = {**os.environ, "OPENAI_BASE_URL": server.base_url, "COLUMNS": "200",
            "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
@@ -196,6 +204,8 @@ def test_every_readme_command_runs(tuneforge_home, tiny_model, tiny_model_dir, w
                 outputs[cmd] = runner.run(cmd)
     finally:
         stop_server(server)
+    server_log = server.log.read_text(encoding="utf-8", errors="replace")
+    assert CHATTER.search(server_log) is None, f"library output in the server log:\n{server_log[-3000:]}"
     ran = {c for c in outputs if c not in NOT_RUN}
     in_readme = {block for lang, block in readme_blocks() if lang == "python"} | {
         c for lang, block in readme_blocks() if lang == "bash" for c in bash_commands(block)}

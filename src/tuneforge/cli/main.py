@@ -12,6 +12,7 @@ from tuneforge.cli import models as models_cli
 from tuneforge.cli.errors import USER_ERRORS, err_console, user_error
 from tuneforge.models.catalog import UnknownModelError
 from tuneforge.models.provision import ProvisionError
+from tuneforge.quiet import quiet_libraries
 from tuneforge.settings import SettingsError, get_settings
 
 for _cls in (UnknownModelError, ProvisionError, SettingsError):
@@ -70,6 +71,7 @@ def config_command(
 
 
 def main() -> None:
+    quiet_libraries()
     try:
         app()
     except tuple(USER_ERRORS) as exc:  # type: ignore[misc]

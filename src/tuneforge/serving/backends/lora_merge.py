@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tuneforge.quiet import quiet_libraries
+
 # GGML types whose rounding step is fine enough that W + delta keeps the delta (gguf.quants writes them)
 _MERGEABLE = {"F32", "F16", "Q8_0"}
 
@@ -214,6 +216,7 @@ def merge_lora_in_subprocess(source_gguf: Path, serving_gguf: Path, lora_gguf: P
 
 def main(argv: list[str]) -> int:
     os.nice(10)  # a background job: requests being decoded meanwhile come first
+    quiet_libraries()
     try:
         merge_lora(*(Path(arg) for arg in argv))
     except NotMergeable as exc:
