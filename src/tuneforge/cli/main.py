@@ -34,6 +34,7 @@ import_module("tuneforge.cli.worker").register(app)  # `worker`
 app.command("prepare")(import_module("tuneforge.cli.data").prepare)
 app.command("convert")(import_module("tuneforge.cli.data").convert)
 import_module("tuneforge.cli.chat").register(app)  # `chat` and `complete`
+import_module("tuneforge.cli.migrate").register(app)  # `migrate`
 
 
 @app.command("config")

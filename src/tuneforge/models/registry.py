@@ -4,22 +4,28 @@ Every command and endpoint resolves a model id here: a fine-tuned or checkpoint 
 project (the `fine_tuned_models` table), or a base model of the catalog (a built-in, an alias or a base
 registered with `tuneforge models add`). Paths and hub ids are not names: only `tuneforge models add`
 (an operator action) turns them into one.
+
+An alias (`model_aliases`: a migrated model's source id, e.g. `ft:gpt-4o-mini-2024-07-18:acme:x:AbC123`)
+names a job of the project and answers, once that job's final model exists, wherever the model does.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
 from sqlalchemy import select
 
+from tuneforge.errors import UserError
 from tuneforge.models.catalog import base_by_name
 from tuneforge.settings import Settings
 from tuneforge.store.db import Database
-from tuneforge.store.tables_jobs import Checkpoint, FineTunedModel
+from tuneforge.store.tables_aliases import ModelAlias
+from tuneforge.store.tables_jobs import Checkpoint, FineTunedModel, Job
 
 Kind = Literal["base", "lora", "full"]
 MODEL_META = "tuneforge_model.json"
@@ -72,13 +78,22 @@ def _info(row: FineTunedModel) -> FineTunedModelInfo:
                               step=row.step)
 
 
+def _final_model_of(session, job_id: str, project: str) -> FineTunedModel | None:
+    stmt = select(FineTunedModel).where(FineTunedModel.job_id == job_id, FineTunedModel.project == project,
+                                        FineTunedModel.kind == "final")
+    return session.scalars(stmt).first()
+
+
 def lookup_model(db: Database, model_id: str, project: str) -> FineTunedModelInfo | None:
-    """A fine-tuned or checkpoint model of `project`, or None. Another project's model is None too."""
+    """A fine-tuned or checkpoint model of `project` (by its id or an alias of it: the info is the
+    model's own, so `info.id != model_id` for an alias), or None. Another project's model is None too."""
     with db.session() as session:
         row = session.get(FineTunedModel, model_id)
-        if row is None or row.project != project:
-            return None
-        return _info(row)
+        if row is not None:
+            return _info(row) if row.project == project else None
+        alias = session.get(ModelAlias, (project, model_id))
+        row = _final_model_of(session, alias.job_id, project) if alias is not None else None
+        return _info(row) if row is not None else None
 
 
 def list_models(db: Database, project: str, *, include_checkpoints: bool = True) -> list[FineTunedModelInfo]:
@@ -94,15 +109,20 @@ def list_models(db: Database, project: str, *, include_checkpoints: bool = True)
 def delete_model(db: Database, model_id: str, project: str) -> FineTunedModelInfo | None:
     """Forget a fine-tuned model and free its weights; None when the project has no such model.
 
-    Deleting the final model keeps the job's checkpoints (as OpenAI does); a checkpoint's folder is
-    only removed when it is not the final model's folder too.
+    Deleting the final model keeps the job's checkpoints (as OpenAI does) and deletes its aliases; a
+    checkpoint's folder is only removed when it is not the final model's folder too. Given an alias,
+    only the alias goes: the model keeps its own id.
     """
     with db.session() as session:
         row = session.get(FineTunedModel, model_id)
         if row is None or row.project != project:
-            return None
+            return _delete_alias(session, model_id, project)
         info = _info(row)
         session.delete(row)
+        if info.kind == "final":  # its aliases would otherwise name nothing (or a later retrain)
+            for alias in session.scalars(select(ModelAlias).where(ModelAlias.project == project,
+                                                                  ModelAlias.job_id == info.job_id)):
+                session.delete(alias)
         shared = session.scalars(select(FineTunedModel.id).where(FineTunedModel.path == row.path,
                                                                  FineTunedModel.id != model_id)).first()
         if info.kind == "checkpoint":
@@ -137,3 +157,87 @@ def resolve_model(model_id: str, project: str, settings: Settings, db: Database 
         if target is not None:
             return target
     return resolve_base_name(model_id, settings)
+
+
+# --- aliases -------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AliasInfo:
+    id: str
+    job_id: str
+    created: int
+    model: FineTunedModelInfo | None  # None until the job's final model exists
+
+
+class AliasConflict(UserError):
+    """An alias refused: the name is taken, or the job is not the project's."""
+
+
+def _delete_alias(session, alias_id: str, project: str) -> FineTunedModelInfo | None:
+    alias = session.get(ModelAlias, (project, alias_id))
+    if alias is None:
+        return None
+    row = _final_model_of(session, alias.job_id, project)
+    session.delete(alias)
+    if row is None:  # a pending alias: nothing to describe but its name
+        return FineTunedModelInfo(id=alias_id, base_model="", path=Path(), method="", created=alias.created,
+                                  job_id=alias.job_id)
+    return replace(_info(row), id=alias_id)
+
+
+def _alias_info(session, alias: ModelAlias) -> AliasInfo:
+    row = _final_model_of(session, alias.job_id, alias.project)
+    return AliasInfo(alias.id, alias.job_id, alias.created, _info(row) if row is not None else None)
+
+
+def lookup_alias(db: Database, alias_id: str, project: str) -> AliasInfo | None:
+    with db.session() as session:
+        alias = session.get(ModelAlias, (project, alias_id))
+        return _alias_info(session, alias) if alias is not None else None
+
+
+def list_aliases(db: Database, project: str) -> list[AliasInfo]:
+    """The project's aliases, newest first, each with the model it answers for (None: not yet)."""
+    with db.session() as session:
+        stmt = select(ModelAlias).where(ModelAlias.project == project)
+        return [_alias_info(session, a) for a in session.scalars(stmt.order_by(ModelAlias.created.desc(),
+                                                                               ModelAlias.id))]
+
+
+def aliases_of(db: Database, model_id: str, project: str) -> list[str]:
+    """The aliases that answer for `model_id` (a final model) in `project`."""
+    with db.session() as session:
+        row = session.get(FineTunedModel, model_id)
+        if row is None or row.project != project or row.kind != "final":
+            return []
+        stmt = select(ModelAlias.id).where(ModelAlias.project == project, ModelAlias.job_id == row.job_id)
+        return list(session.scalars(stmt))
+
+
+def set_alias(db: Database, settings: Settings, alias_id: str, project: str, job_id: str) -> AliasInfo:
+    """Make `alias_id` name job `job_id`'s final model in `project`. The same alias for the same job
+    again is a no-op; a name that is already a model, a base, an alias or another job's alias is refused."""
+    def refuse(why: str) -> AliasConflict:
+        return AliasConflict(f"Cannot make `{alias_id}` an alias of job {job_id}: {why}", status=400,
+                             param="model", code="model_alias_conflict")
+
+    if not alias_id.strip() or len(alias_id) > 512:
+        raise refuse("an alias is 1 to 512 characters.")
+    if base_by_name(alias_id, settings) is not None or alias_id in settings.aliases:
+        raise refuse("that name is a base model or alias on this server; pick another name.")
+    with db.session() as session:
+        job = session.get(Job, job_id)
+        if job is None or job.project != project:
+            raise AliasConflict(f"No such fine-tuning job: {job_id}. Create the job first, then its alias.",
+                                status=404, param="job", code="not_found")
+        if session.get(FineTunedModel, alias_id) is not None:
+            raise refuse("a fine-tuned model already has that id.")
+        existing = session.get(ModelAlias, (project, alias_id))
+        if existing is not None and existing.job_id != job_id:
+            raise refuse(f"it is already an alias of job {existing.job_id}; delete it first "
+                         f"(DELETE /v1/models/{alias_id}).")
+        if existing is None:
+            existing = ModelAlias(project=project, id=alias_id, job_id=job_id, created=int(time.time()))
+            session.add(existing)
+            session.flush()
+        return _alias_info(session, existing)

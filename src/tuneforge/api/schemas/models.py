@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from tuneforge.api.schemas.common import DeletedObject
 
@@ -29,3 +29,20 @@ class ModelList(BaseModel):
 
 class ModelDeleted(DeletedObject):
     object: Literal["model"] = "model"
+
+
+class AliasCreate(BaseModel):
+    """tuneforge's extension `PUT /v1/models/{alias}`: the alias answers for this job's final model."""
+
+    model_config = ConfigDict(extra="forbid")
+    job: str = Field(..., min_length=1, max_length=200,
+                     description="The job (ftjob-...) whose final model it names.")
+
+
+class AliasObject(BaseModel):
+    id: str
+    object: Literal["model.alias"] = "model.alias"
+    job: str
+    model: str | None = Field(None, description="The fine-tuned model it answers for; null until the job "
+                                                "succeeds.")
+    created: int
