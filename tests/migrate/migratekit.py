@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -69,6 +70,20 @@ def migrate(source_url: str, target_url: str, *args: str,
     return subprocess.run([str(CLI), "migrate", "--from", source_url, "--from-key", SOURCE_KEY,
                            "--to", target_url, *args], stdin=subprocess.DEVNULL, capture_output=True,
                           text=True, env=env, timeout=timeout)
+
+
+def interrupted(source_url: str, target_url: str, started: Callable[[], object],
+                timeout: float = 120) -> subprocess.CompletedProcess:
+    """`tuneforge migrate` stopped with Ctrl-C (SIGINT) as soon as `started()` says it is under way."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    env.update(HF_HUB_OFFLINE="1", COLUMNS="200")
+    proc = subprocess.Popen([str(CLI), "migrate", "--from", source_url, "--from-key", SOURCE_KEY,
+                             "--to", target_url], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    wait_for(lambda: started() or proc.poll() is not None, timeout, "the migration to start")
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def contents(client) -> dict[str, bytes]:

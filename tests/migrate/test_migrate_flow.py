@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from migratekit import Server, contents, migrate
+from migratekit import Server, contents, interrupted, migrate
 
 
 def _state(client) -> tuple[list, list]:
@@ -27,11 +27,13 @@ def runs(source, source_jobs, target) -> dict:
     client = target.client()
     dry = migrate(source.base_url, target.base_url, "--dry-run")
     after_dry = _state(client)
+    # Ctrl-C once the first file is on the target; the next run must complete the migration.
+    stopped = interrupted(source.base_url, target.base_url, lambda: client.files.list().data)
     first = migrate(source.base_url, target.base_url)
     after_first = _state(client)
     second = migrate(source.base_url, target.base_url)
-    return {"dry": dry, "after_dry": after_dry, "first": first, "after_first": after_first,
-            "second": second, "after_second": _state(client), "client": client}
+    return {"dry": dry, "after_dry": after_dry, "stopped": stopped, "first": first,
+            "after_first": after_first, "second": second, "after_second": _state(client), "client": client}
 
 
 def _migrated(client) -> dict[str, dict]:
@@ -53,6 +55,7 @@ def test_jobs_are_recreated_with_their_settings_and_origin(runs, source_jobs):
     first = runs["first"]
     assert first.returncode == 0, first.stdout + first.stderr
     migrated = _migrated(runs["client"])
+    assert len(runs["client"].fine_tuning.jobs.list().data) == 2  # the Ctrl-C left no duplicate
     chat, legacy = source_jobs["chat"], source_jobs["legacy"]
     assert set(migrated) == {chat["id"], legacy["id"]}
     new = migrated[chat["id"]]
@@ -68,6 +71,14 @@ def test_jobs_are_recreated_with_their_settings_and_origin(runs, source_jobs):
     for job in (chat, legacy):  # the final table names both models
         assert job["fine_tuned_model"] in first.stdout
         assert migrated[job["id"]]["fine_tuned_model"] in first.stdout
+
+
+def test_ctrl_c_stops_cleanly_and_the_next_run_completes(runs):
+    stopped = runs["stopped"]
+    assert stopped.returncode == 130, stopped.stdout + stopped.stderr
+    assert "Traceback" not in stopped.stderr and "run the same command again" in stopped.stderr
+    copied = [f for f in runs["client"].files.list() if f.purpose != "fine-tune-results"]  # not the target's
+    assert len(copied) == 5  # chat train, valid and results, legacy train and results: each once
 
 
 def test_files_arrive_byte_identical(runs, source, source_jobs):

@@ -115,6 +115,8 @@ def _migrate_one(session: Session, item: PlanItem, copier: FileCopier, say) -> R
             target_jobs.keep_source_id(session.target, job.fine_tuned_model, new["id"])
     except MigrateError as exc:
         row.status, row.ok = f"failed: {exc}", False
+    except openai.APIError as exc:  # the target, after the SDK's retries
+        row.status, row.ok = f"failed: talking to the target: {describe(exc)}", False
     return row
 
 
