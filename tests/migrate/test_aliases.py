@@ -90,23 +90,41 @@ def test_an_alias_names_only_a_job_of_its_project(app):
     assert refused.status_code == 404 and "ftjob-theirs" in refused.json()["error"]["message"]
 
 
+class Engine:  # records what the delete route asks of the inference engine
+    def __init__(self):
+        self.unloaded: list[str] = []
+
+    def unload(self, model_id: str) -> bool:
+        self.unloaded.append(model_id)
+        return True
+
+    def close(self) -> None:
+        pass
+
+
 def test_deleting_the_alias_keeps_the_model(app, tmp_path):
     _job(app, "ftjob-new1")
     _model(app, "ftjob-new1", NEW_ID, tmp_path / "m")
     _put(app, SOURCE_ID, "ftjob-new1")
+    app.state.engine = Engine()
     assert app.state.sdk.models.delete(SOURCE_ID).deleted
     ids = {m.id for m in app.state.sdk.models.list()}
     assert SOURCE_ID not in ids and NEW_ID in ids and (tmp_path / "m").is_dir()
+    assert app.state.engine.unloaded == []  # the model still serves under its own id
+    with pytest.raises(openai.NotFoundError):
+        app.state.sdk.models.delete(SOURCE_ID)
 
 
 def test_deleting_the_model_deletes_its_alias(app, tmp_path):
     _job(app, "ftjob-new1")
     _model(app, "ftjob-new1", NEW_ID, tmp_path / "m")
     _put(app, SOURCE_ID, "ftjob-new1")
+    app.state.engine = Engine()
     assert app.state.sdk.models.delete(NEW_ID).deleted
     with pytest.raises(openai.NotFoundError):
         app.state.sdk.models.retrieve(SOURCE_ID)
     assert registry.list_aliases(app.state.db, "default") == []
+    assert sorted(app.state.engine.unloaded) == sorted([NEW_ID, SOURCE_ID])
 
 
 def test_an_unsupported_method_is_reported_for_its_job(app):
@@ -121,3 +139,24 @@ def test_an_unsupported_method_is_reported_for_its_job(app):
     assert body["method"] == {"type": "dpo", "dpo": {"hyperparameters": {"beta": "auto", "n_epochs": "auto"}}}
     with pytest.raises(MigrateError, match="method 'dpo' is not supported by the target"):
         create_job(app.state.sdk, job, body)
+
+
+def test_filters_and_dates():
+    from tuneforge.migrate.errors import MigrateError
+    from tuneforge.migrate.plan import Filters, parse_maps, parse_since
+    from tuneforge.migrate.source import SourceJob, suffix_from_model
+
+    assert parse_since("2024-05-01") == 1714521600
+    with pytest.raises(MigrateError, match="YYYY-MM-DD"):
+        parse_since("last tuesday")
+    with pytest.raises(MigrateError, match="SOURCE_BASE=TARGET_BASE"):
+        parse_maps(["gpt-4o-mini"])
+    job = SourceJob(id="ftjob-a", legacy=False, model="m", status="succeeded", created_at=1714521600,
+                    fine_tuned_model=SOURCE_ID, files=[], suffix="support")
+    assert Filters(jobs=["ftjob-a"], since=1714521600, suffix="support").keep(job)
+    assert not Filters(since=1714521601).keep(job) and not Filters(suffix="x").keep(job)
+    assert not Filters(jobs=["ftjob-b"]).keep(job)
+    assert suffix_from_model(SOURCE_ID, False) == "support"
+    assert suffix_from_model("ft:gpt-4o-mini:openai::7p4lURel", False) is None
+    assert suffix_from_model("davinci:ft-acme:support-bot-2023-04-16-00-36-03", True) == "support-bot"
+    assert suffix_from_model("davinci:ft-personal-2023-04-16-00-36-03", True) is None

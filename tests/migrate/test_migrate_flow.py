@@ -114,3 +114,15 @@ def test_second_run_changes_nothing_and_says_so(runs):
     assert second.returncode == 0, second.stdout + second.stderr
     assert runs["after_second"] == runs["after_first"]
     assert second.stdout.count("already migrated") >= 2
+
+
+def test_filters_pick_jobs_and_bad_options_stop_before_anything(runs, source, target, source_jobs):
+    chat, legacy = source_jobs["chat"]["id"], source_jobs["legacy"]["id"]
+    picked = migrate(source.base_url, target.base_url, "--dry-run", "--job", chat, "--suffix", "support")
+    assert picked.returncode == 0, picked.stderr
+    assert chat in picked.stdout and legacy not in picked.stdout
+    unknown = migrate(source.base_url, target.base_url, "--job", "ftjob-nosuchjob")
+    assert unknown.returncode != 0 and "ftjob-nosuchjob: no such job on the source" in unknown.stderr
+    unmapped = migrate(source.base_url, target.base_url, "--job", chat, "--map", "tiny-llama=no-such-base")
+    assert unmapped.returncode != 0 and "no-such-base" in unmapped.stderr
+    assert _state(runs["client"]) == runs["after_second"]

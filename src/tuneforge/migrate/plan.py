@@ -120,6 +120,8 @@ def _fill_sizes(source: openai.OpenAI, files: list[SourceFile]) -> str | None:
             obj = source.files.retrieve(f.id)
         except openai.NotFoundError:
             return f"its {f.role} file {f.id} no longer exists on the source"
+        except openai.APIStatusError:
+            continue  # a source without file metadata: the download tells the size
         except openai.APIError as exc:
             return f"cannot read its {f.role} file {f.id}: {describe(exc)}"
         f.bytes, f.filename = obj.bytes, obj.filename

@@ -91,12 +91,14 @@ async def delete_model(model: str, request: Request, project: str = Depends(curr
         raise APIError(400, f"`{model}` is a base model or alias; only fine-tuned models (ft:...) can be "
                             f"deleted. Remove a registered base with `tuneforge models remove {model}`.",
                        param="model", code="model_not_deletable")
-    aliases = await run_in_threadpool(registry.aliases_of, db, model, project)  # deleted with the model
+    # A model's weights leave memory under every name; deleting only an alias keeps them in use.
+    is_alias = await run_in_threadpool(registry.lookup_alias, db, model, project) is not None
+    names = [] if is_alias else [model, *await run_in_threadpool(registry.aliases_of, db, model, project)]
     info = await run_in_threadpool(registry.delete_model, db, model, project)
     if info is None:
         raise model_not_found(model)
     engine = getattr(request.app.state, "engine", None)
-    for name in (model, *aliases) if engine is not None else ():
+    for name in names if engine is not None else ():
         try:
             engine.unload(name)  # stop serving the deleted weights under any of their names
         except Exception:  # the model is deleted either way; the engine logs its own trouble
