@@ -49,6 +49,7 @@ def test_dry_run_prints_the_plan_and_changes_nothing(runs, source_jobs):
         assert job["id"] in dry.stdout
     assert source_jobs["files"]["train.jsonl"] in dry.stdout and " B)" in dry.stdout  # files with sizes
     assert "tiny-llama" in dry.stdout and "Dry run: nothing was changed." in dry.stdout
+    assert "Estimated training time on this machine: about" in dry.stdout
 
 
 def test_jobs_are_recreated_with_their_settings_and_origin(runs, source_jobs):

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Column, Table
 
+from tuneforge.data.throughput import estimate_seconds, format_duration
 from tuneforge.migrate.errors import MigrateError, describe
 from tuneforge.migrate.source import SourceFile, SourceJob
 
@@ -18,6 +19,10 @@ from tuneforge.migrate.source import SourceFile, SourceJob
 # the base the target's OpenAI aliases resolve to (its configured default).
 DEFAULT_PROBES = ("gpt-4o-mini", "gpt-3.5-turbo", "davinci-002")
 SOURCE_DONE = "succeeded"
+# For a training-time estimate without downloading: JSONL bytes per trained token (JSON syntax included)
+# and the epochs "auto" usually resolves to for small files (the cookbook's default of 3).
+BYTES_PER_TOKEN = 4
+AUTO_EPOCHS = 3
 
 
 @dataclass
@@ -152,6 +157,16 @@ def _size(n: int | None) -> str:
     return f"{n} B" if n < 1024 else f"{n / 1024:.1f} KiB" if n < 1024 ** 2 else f"{n / 1024 ** 2:.1f} MiB"
 
 
+def estimate(job: SourceJob) -> int | None:
+    """Rough seconds to train `job` on this machine at the built-in base's measured speed."""
+    train = job.file("training")
+    if train is None or train.bytes is None:
+        return None
+    epochs = job.hyperparameters.get("n_epochs")
+    epochs = epochs if isinstance(epochs, int) and not isinstance(epochs, bool) else AUTO_EPOCHS
+    return estimate_seconds(train.bytes // BYTES_PER_TOKEN * epochs)
+
+
 def print_plan(plan: Plan, console: Console) -> None:
     table = Table("source base", "target base", "why", title="Base models")
     for m in plan.mappings:
@@ -169,3 +184,9 @@ def print_plan(plan: Plan, console: Console) -> None:
         jobs.add_row(escape(j.id), escape(j.fine_tuned_model or "-"), j.method, escape(hp), escape(files),
                      escape("; ".join([what, *j.notes])))
     console.print(jobs)
+    todo = [estimate(i.job) for i in plan.todo if not i.existing]
+    if todo:
+        known = [t for t in todo if t is not None]
+        console.print(f"Estimated training time on this machine: about {format_duration(sum(known))} for "
+                      f"{len(known)} job(s) (rough: from file sizes, at the built-in base's measured speed; "
+                      "TUNEFORGE_TRAIN_TOKENS_PER_SECOND calibrates it).", soft_wrap=True)
