@@ -22,14 +22,14 @@ SOURCE_KEY = "sk-source-anything"
 class Server:
     """The real API app and its job worker under uvicorn in a thread, on a fresh home and database."""
 
-    def __init__(self, settings, home: Path):
+    def __init__(self, settings, home: Path, *, worker: bool = True):
         from tuneforge.api.app import create_app
 
         home.mkdir(parents=True, exist_ok=True)
         shutil.copy(settings.registry_path, home / "bases.json")  # knows the tiny test model
         self.settings = dataclasses.replace(settings, home=home,
                                             database_url=f"sqlite:///{home / 'tuneforge.db'}")
-        self.app = create_app(self.settings, start_worker=True)
+        self.app = create_app(self.settings, start_worker=worker)
         self.uvicorn = UvicornThread(self.app)
         self.base_url = self.uvicorn.url + "/v1"
 
