@@ -67,6 +67,25 @@ def tiny_model_dir(settings, tiny_model) -> Path:
 
 
 @pytest.fixture(scope="session")
+def openai028() -> Path:
+    """The tutorials' 0.x `openai` CLI, in its own venv cached under ~/.cache/tuneforge/test-venvs (made
+    with pip on first use); tests that need it skip, saying why, only when pip cannot install it."""
+    import subprocess
+
+    venv = Path.home() / ".cache" / "tuneforge" / "test-venvs" / "openai028"
+    cli = venv / "bin" / "openai"
+    if not cli.exists():
+        venv.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["python3", "-m", "venv", str(venv)], check=True, capture_output=True)
+        packages = ["openai==0.28.1", "pandas", "numpy"]
+        pip = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", *packages], capture_output=True,
+                             text=True, timeout=600)
+        if pip.returncode != 0 or not cli.exists():
+            pytest.skip(f"pip could not install openai==0.28.1: {(pip.stderr or pip.stdout)[-300:]}")
+    return cli
+
+
+@pytest.fixture(scope="session")
 def tokenizer(base_folder):
     """The real SmolLM2 tokenizer (same as the tiny model's)."""
     from transformers import AutoTokenizer

@@ -39,6 +39,17 @@ class UvicornThread:
         self.thread.join(timeout=15)
 
 
+def wait_until(condition, timeout: float = 60, what: str = "the condition") -> None:
+    """Poll `condition()` until it is true; fail after `timeout` seconds (never a fixed sleep)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout:.0f} s")
+        time.sleep(0.02)
+
+
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
     """Write rows as JSONL, non-ASCII text kept as is (as users' files are)."""
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")

@@ -8,12 +8,11 @@ import re
 import signal
 import subprocess
 import threading
-import time
 
 import httpx
 import pytest
 from clikit import TUNEFORGE, run_cli, support_rows
-from testkit import write_jsonl
+from testkit import wait_until, write_jsonl
 
 
 @pytest.fixture(scope="module")
@@ -123,15 +122,6 @@ def test_ctrl_c_detaches_and_leaves_the_job_running(live_server, train_file):
     assert "Traceback" not in out
     assert httpx.get(job_url).json()["status"] in ("validating_files", "queued", "running")
     run_cli("jobs", "cancel", job_id, env=env)
-
-
-def wait_until(predicate, timeout: float = 120, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.2)
-    return value
 
 
 def test_method_full_trains_every_weight(live_server, train_file, tuneforge_home, tiny_model_dir):

@@ -1,7 +1,6 @@
 """The tutorials' 0.x CLI (`openai==0.28.1`, in its own venv) against `tuneforge serve`.
 
-The venv is cached under ~/.cache/tuneforge/test-venvs/openai028 (made on first use with pip); the test
-is skipped, saying why, only when pip cannot install the package.
+The venv comes from the session fixture `openai028` (tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -14,27 +13,7 @@ import re
 import subprocess
 from pathlib import Path
 
-import pytest
 from jobkit import QUESTIONS
-
-VENV = Path.home() / ".cache" / "tuneforge" / "test-venvs" / "openai028"
-
-
-@pytest.fixture(scope="session")
-def openai028() -> Path:
-    cli = VENV / "bin" / "openai"
-    if not cli.exists():
-        VENV.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["python3", "-m", "venv", str(VENV)], check=True, capture_output=True)
-        pip = subprocess.run(
-            [str(VENV / "bin" / "pip"), "install", "-q", "openai==0.28.1", "pandas", "numpy"],
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        if pip.returncode != 0 or not cli.exists():
-            pytest.skip(f"pip could not install openai==0.28.1: {(pip.stderr or pip.stdout)[-300:]}")
-    return cli
 
 
 def _run(cli: Path, args: list[str], base_url: str, cwd: Path, timeout: float = 300) -> str:

@@ -7,6 +7,8 @@ import ast
 import dataclasses
 from pathlib import Path
 
+import pytest
+
 from tuneforge.serving import engine, rows
 from tuneforge.serving.backends.loading import BackendLoader
 from tuneforge.serving.backends.protocol import BASE_ADAPTER, Backend, Batch
@@ -37,6 +39,7 @@ def test_the_pytorch_backend_satisfies_the_protocol(settings, tiny_model, adapte
     assert backend.closed
 
 
+@pytest.mark.slow  # loads the real base in llama.cpp
 def test_the_llamacpp_backend_satisfies_the_protocol(settings):
     loader = BackendLoader(dataclasses.replace(settings, inference_backend="llama.cpp", llamacpp_cells=512))
     try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-from pathlib import Path
 
 import pytest
 from servekit import FT_ID
@@ -66,10 +65,8 @@ def test_stream_with_stop_and_usage(client):
     assert chunks[-1].usage.prompt_tokens > 0
 
 
-def test_legacy_cli_completions_create(live, client):
-    cli = Path.home() / ".cache/tuneforge/test-venvs/openai028/bin/openai"
-    if not cli.exists():
-        pytest.skip("the 0.x openai CLI venv is not provisioned")
+def test_legacy_cli_completions_create(live, client, openai028):
+    cli = openai028
     expected = client.completions.create(model=FT_ID, prompt=PROMPT, max_tokens=5, temperature=0)
     expected = expected.choices[0].text
     env = {**os.environ, "OPENAI_API_KEY": "sk-anything"}

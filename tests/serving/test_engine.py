@@ -7,6 +7,7 @@ import asyncio
 
 import pytest
 from servekit import FT2_ID, FT_ID, FULL_ID
+from testkit import wait_until
 
 from tuneforge.serving.engine import InferenceEngine
 from tuneforge.serving.params import Delta, Finished, GenerationRequest, QueueFull, SamplingParams
@@ -70,8 +71,7 @@ def test_adapter_lru_is_bounded_and_unload_frees(engine, adapter_dir, adapter2_d
     asyncio.run(_generate(engine, FT2_ID, "hi", max_tokens=2))
     assert engine.loaded()["base:tiny-llama"] == [str(adapter2_dir)]  # max_adapters=1: the first left
     assert engine.unload(FT2_ID)
-    asyncio.run(asyncio.sleep(0.6))
-    assert engine.loaded()["base:tiny-llama"] == []
+    wait_until(lambda: engine.loaded()["base:tiny-llama"] == [], what="unloading the adapter")
 
 
 def test_full_fine_tune_loads_its_own_weights_and_unloads(engine):
@@ -79,8 +79,7 @@ def test_full_fine_tune_loads_its_own_weights_and_unloads(engine):
     keys = list(engine.loaded())
     assert any(k.startswith("full:") for k in keys)
     engine.unload(FULL_ID)
-    asyncio.run(asyncio.sleep(0.6))
-    assert not any(k.startswith("full:") for k in engine.loaded())
+    wait_until(lambda: not any(k.startswith("full:") for k in engine.loaded()), what="unloading the weights")
 
 
 def test_queue_limit_and_closing_frees_the_slot(engine):
@@ -96,9 +95,8 @@ def test_queue_limit_and_closing_frees_the_slot(engine):
         handles.append(engine.submit(prepared, request))  # the slot is free at once
         for h in handles:
             h.close()
-        await asyncio.sleep(0.6)
-        return engine.stats()
 
-    stats = asyncio.run(main())
-    assert stats["open_requests"] == 0
-    assert sum(stats["running_rows"].values()) == 0  # the engine dropped the abandoned rows
+    asyncio.run(main())
+    assert engine.stats()["open_requests"] == 0
+    wait_until(lambda: sum(engine.stats()["running_rows"].values()) == 0,
+               what="the engine dropping the abandoned rows")

@@ -10,7 +10,7 @@ import dataclasses
 
 import pytest
 import torch
-from testkit import random_lora
+from testkit import random_lora, wait_until
 
 from tuneforge.serving.backends.llamacpp import LlamaCppModel
 from tuneforge.serving.backends.protocol import BASE_ADAPTER
@@ -18,6 +18,7 @@ from tuneforge.serving.engine import InferenceEngine
 from tuneforge.serving.params import Delta, Finished, GenerationRequest, SamplingParams, ServingError
 from tuneforge.serving.resolver import static_resolver
 
+pytestmark = pytest.mark.slow  # the real base in llama.cpp
 BASE = "smollm2-135m-instruct"
 FT_A = "ft:smollm2-135m-instruct:personal:lcpp-a:aaaa1111"
 FT_B = "ft:smollm2-135m-instruct:personal:lcpp-b:bbbb2222"
@@ -128,8 +129,7 @@ def test_adapter_lru_is_bounded_and_unload_frees(engine, adapters):
     asyncio.run(_generate(engine, FT_B, "hi", max_tokens=2))
     assert engine.loaded()[f"base:{BASE}"] == [str(adapters[FT_B])]  # max_adapters=1: the first left
     assert engine.unload(FT_B)
-    asyncio.run(asyncio.sleep(0.6))
-    assert engine.loaded()[f"base:{BASE}"] == []
+    wait_until(lambda: engine.loaded()[f"base:{BASE}"] == [], what="unloading the adapter")
     assert asyncio.run(_generate(engine, BASE, "hi", max_tokens=2))  # the base still serves
 
 
@@ -257,8 +257,7 @@ def test_an_adapter_in_use_gets_a_merged_copy_that_is_the_same_model(merging, ad
     assert eng.stats()["peak_batch_rows"][prepared.backend.key] == 1
     assert eng.loaded()[f"base:{BASE}"] == [str(adapters[FT_A])]  # from this test's ensure_adapter
     assert eng.unload(FT_A)  # deleting the model unloads its merged copy
-    asyncio.run(asyncio.sleep(0.6))
-    assert set(eng.loaded()) == {f"base:{BASE}"}
+    wait_until(lambda: set(eng.loaded()) == {f"base:{BASE}"}, what="unloading the merged copy")
 
 
 def test_merged_copies_fit_their_budget_and_busy_ones_are_never_unloaded(merging, adapters):

@@ -14,6 +14,8 @@ from tuneforge.models.provision import source_path
 from tuneforge.serving.backends.llamacpp import serving_gguf
 from tuneforge.serving.backends.lora_merge import NotMergeable, lora_deltas, merge_lora, tensor_table
 
+pytestmark = pytest.mark.slow  # the real base's GGUF files
+
 BASE = "smollm2-135m-instruct"
 
 

@@ -73,6 +73,8 @@ def config_command(
 
 def main() -> None:
     quiet_libraries()
+    # Line by line even into a pipe (`jobs follow | tee log`, a supervisor): events show when they happen.
+    sys.stdout.reconfigure(line_buffering=True)
     try:
         app()
     except tuple(USER_ERRORS) as exc:  # type: ignore[misc]
