@@ -34,8 +34,9 @@ def load_questions(path: str | Path) -> list[tuple[list[dict], str]]:
 
 
 def generate_answers(model, tokenizer, prompts: list[list[dict]], max_new_tokens: int = 64,
-                     batch_size: int = 16) -> list[str]:
-    """Greedy answers, batched with left padding, in fp32 (bf16 autocast is ~3x slower on this CPU)."""
+                     batch_size: int = 40) -> list[str]:
+    """Greedy answers, batched with left padding, in fp32 (bf16 autocast is ~3x slower on this CPU). One
+    batch of 40 took 14 s for the 39 held-out questions where batches of 16 took 22 s."""
     import torch
 
     tokenizer.padding_side = "left"
