@@ -91,20 +91,3 @@ def tokenizer(base_folder):
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(base_folder)
-
-
-@pytest.hookimpl(trylast=True)  # after `-m`/`-k` deselected what will not run
-def pytest_collection_modifyitems(session, config, items) -> None:
-    """The real-base quality test trains for minutes: start its training now, in the background, and run
-    the test last, so that the other tests run meanwhile (tests/training/quality_run.py)."""
-    quality = [item for item in items if item.name == "test_auto_lora_learns_the_support_facts"]
-    if quality and not config.option.collectonly:
-        import quality_run  # tests/training is on sys.path once its tests are collected
-
-        quality_run.start()
-        items[:] = [item for item in items if item not in quality] + quality
-
-
-def pytest_sessionfinish(session, exitstatus) -> None:
-    if "quality_run" in sys.modules:
-        sys.modules["quality_run"].stop()
