@@ -96,6 +96,12 @@ def test_create_follows_to_a_model_and_reuses_the_upload(live_server, train_file
     assert cancelled.code == 0 and "cancelled" in cancelled.out
 
 
+def interruptible() -> None:
+    """Ctrl-C acts on the command, as in a terminal: a SIGINT ignored by whatever started pytest would
+    be inherited by the child (Python only turns SIGINT into KeyboardInterrupt where it is not ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_detaches_and_leaves_the_job_running(live_server, train_file):
     env = live_server.env()
     created = json.loads(run_cli("jobs", "create", "-t", str(train_file), "-m", "tiny-llama", "--n-epochs",
@@ -103,7 +109,8 @@ def test_ctrl_c_detaches_and_leaves_the_job_running(live_server, train_file):
     job_id = created["id"]
     job_url = f"{live_server.base_url}/fine_tuning/jobs/{job_id}"
     proc = subprocess.Popen([TUNEFORGE, "jobs", "follow", job_id], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env={**os.environ, **env})
+                            stderr=subprocess.STDOUT, text=True, env={**os.environ, **env},
+                            preexec_fn=interruptible)
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
     reader.start()

@@ -79,7 +79,8 @@ def interrupted(source_url: str, target_url: str, started: Callable[[], object],
     env.update(HF_HUB_OFFLINE="1", COLUMNS="200")
     proc = subprocess.Popen([str(CLI), "migrate", "--from", source_url, "--from-key", SOURCE_KEY,
                              "--to", target_url], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+                            stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as a terminal
     wait_for(lambda: started() or proc.poll() is not None, timeout, "the migration to start")
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=timeout)
