@@ -91,3 +91,12 @@ def tokenizer(base_folder):
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(base_folder)
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """Mark what needs PostgreSQL (`-m "not postgres"` skips it): users of `postgres_url`, and the
+    `postgres` case of the `database_url` fixture (tests/pg.py)."""
+    for item in items:
+        spec = getattr(item, "callspec", None)
+        if "postgres_url" in item.fixturenames or (spec and spec.params.get("database_url") == "postgres"):
+            item.add_marker(pytest.mark.postgres)
