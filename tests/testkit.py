@@ -39,15 +39,17 @@ class UvicornThread:
         self.thread.join(timeout=15)
 
 
-def wait_until(condition, timeout: float = 60, what: str = "the condition") -> None:
-    """Poll `condition()` until it is true; fail after `timeout` seconds (never a fixed sleep)."""
+def wait_for(predicate, timeout: float = 180, what: str = "condition") -> object:
+    """Poll `predicate()` until it returns something truthy, and return that; fail after `timeout`
+    seconds. The one way tests wait (never a fixed sleep)."""
     import time
 
     deadline = time.monotonic() + timeout
-    while not condition():
+    while not (value := predicate()):
         if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not happen within {timeout:.0f} s")
-        time.sleep(0.02)
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.05)
+    return value
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:

@@ -12,7 +12,7 @@ import threading
 import httpx
 import pytest
 from clikit import TUNEFORGE, run_cli, support_rows
-from testkit import wait_until, write_jsonl
+from testkit import wait_for, write_jsonl
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +116,7 @@ def test_ctrl_c_detaches_and_leaves_the_job_running(live_server, train_file):
     reader.start()
     try:
         # Ctrl-C as soon as it follows: 50 epochs cannot finish in that moment on any machine.
-        wait_until(lambda: lines, what="`jobs follow` to print the job")
+        wait_for(lambda: lines, what="`jobs follow` to print the job")
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
         reader.join(timeout=10)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,16 +58,6 @@ def _env(home: Path, db_url: str | None) -> dict[str, str]:
     if db_url:
         env["TUNEFORGE_DATABASE_URL"] = db_url
     return env
-
-
-def wait_for(predicate: Callable[[], object], timeout: float = 180, what: str = "condition") -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 @dataclass

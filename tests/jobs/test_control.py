@@ -7,7 +7,8 @@ import threading
 
 import openai
 import pytest
-from jobkit import chat_rows, upload, wait_for
+from jobkit import chat_rows, upload
+from testkit import wait_for
 
 from tuneforge.store.tables_jobs import Job
 

@@ -8,8 +8,8 @@ import os
 import signal
 
 import openai
-from jobkit import chat_rows, wait_for
-from testkit import write_jsonl
+from jobkit import chat_rows
+from testkit import wait_for, write_jsonl
 
 
 def _pid_alive(pid: int) -> bool:

@@ -8,8 +8,8 @@ import re
 
 import openai
 import pytest
-from jobkit import chat_rows, wait_for
-from testkit import write_jsonl
+from jobkit import chat_rows
+from testkit import wait_for, write_jsonl
 
 FT_ID = re.compile(r"^ft:tiny-llama:personal:support:[A-Za-z0-9]{8}$")
 

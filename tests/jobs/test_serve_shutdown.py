@@ -9,8 +9,8 @@ import threading
 import httpx
 import openai
 import psutil
-from jobkit import chat_rows, wait_for
-from testkit import write_jsonl
+from jobkit import chat_rows
+from testkit import wait_for, write_jsonl
 
 
 def test_sigterm_ends_the_server_and_its_trainer_even_with_a_stream_open(job_home, spawn, tmp_path):

@@ -6,10 +6,10 @@ import re
 from collections import Counter
 
 import openai
-from jobkit import chat_rows, wait_for
+from jobkit import chat_rows
 from pg import _fresh_postgres_db
 from sqlalchemy import select
-from testkit import write_jsonl
+from testkit import wait_for, write_jsonl
 
 from tuneforge.store.db import Database
 from tuneforge.store.tables_jobs import Job

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from migratekit import Server, finished, wait_for
+from migratekit import Server, finished
 from pg import database_url, postgres_url  # noqa: F401  (fixtures)
-from testkit import write_jsonl
+from testkit import wait_for, write_jsonl
 
 QUESTIONS = ["How do I reset my password?", "Where is my order?", "Do you ship abroad?",
              "How long does a refund take?", "Is there a mobile app?", "Can I get an invoice?"]

@@ -9,11 +9,10 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
-from testkit import UvicornThread
+from testkit import UvicornThread, wait_for
 
 CLI = Path(sys.executable).parent / "tuneforge"
 SOURCE_KEY = "sk-source-anything"
@@ -40,16 +39,6 @@ class Server:
 
     def stop(self) -> None:
         self.uvicorn.stop()
-
-
-def wait_for(predicate: Callable[[], object], timeout: float, what: str) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 def finished(client, job_id: str, timeout: float = 120) -> dict:

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 from servekit import FT2_ID, FT_ID, FULL_ID
-from testkit import wait_until
+from testkit import wait_for
 
 from tuneforge.serving.engine import InferenceEngine
 from tuneforge.serving.params import Delta, Finished, GenerationRequest, QueueFull, SamplingParams
@@ -71,7 +71,7 @@ def test_adapter_lru_is_bounded_and_unload_frees(engine, adapter_dir, adapter2_d
     asyncio.run(_generate(engine, FT2_ID, "hi", max_tokens=2))
     assert engine.loaded()["base:tiny-llama"] == [str(adapter2_dir)]  # max_adapters=1: the first left
     assert engine.unload(FT2_ID)
-    wait_until(lambda: engine.loaded()["base:tiny-llama"] == [], what="unloading the adapter")
+    wait_for(lambda: engine.loaded()["base:tiny-llama"] == [], what="unloading the adapter")
 
 
 def test_full_fine_tune_loads_its_own_weights_and_unloads(engine):
@@ -79,7 +79,7 @@ def test_full_fine_tune_loads_its_own_weights_and_unloads(engine):
     keys = list(engine.loaded())
     assert any(k.startswith("full:") for k in keys)
     engine.unload(FULL_ID)
-    wait_until(lambda: not any(k.startswith("full:") for k in engine.loaded()), what="unloading the weights")
+    wait_for(lambda: not any(k.startswith("full:") for k in engine.loaded()), what="unloading the weights")
 
 
 def test_queue_limit_and_closing_frees_the_slot(engine):
@@ -98,5 +98,5 @@ def test_queue_limit_and_closing_frees_the_slot(engine):
 
     asyncio.run(main())
     assert engine.stats()["open_requests"] == 0
-    wait_until(lambda: sum(engine.stats()["running_rows"].values()) == 0,
+    wait_for(lambda: sum(engine.stats()["running_rows"].values()) == 0,
                what="the engine dropping the abandoned rows")

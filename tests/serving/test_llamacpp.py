@@ -10,7 +10,7 @@ import dataclasses
 
 import pytest
 import torch
-from testkit import random_lora, wait_until
+from testkit import random_lora, wait_for
 
 from tuneforge.serving.backends.llamacpp import LlamaCppModel
 from tuneforge.serving.backends.protocol import BASE_ADAPTER
@@ -129,7 +129,7 @@ def test_adapter_lru_is_bounded_and_unload_frees(engine, adapters):
     asyncio.run(_generate(engine, FT_B, "hi", max_tokens=2))
     assert engine.loaded()[f"base:{BASE}"] == [str(adapters[FT_B])]  # max_adapters=1: the first left
     assert engine.unload(FT_B)
-    wait_until(lambda: engine.loaded()[f"base:{BASE}"] == [], what="unloading the adapter")
+    wait_for(lambda: engine.loaded()[f"base:{BASE}"] == [], what="unloading the adapter")
     assert asyncio.run(_generate(engine, BASE, "hi", max_tokens=2))  # the base still serves
 
 
@@ -257,7 +257,7 @@ def test_an_adapter_in_use_gets_a_merged_copy_that_is_the_same_model(merging, ad
     assert eng.stats()["peak_batch_rows"][prepared.backend.key] == 1
     assert eng.loaded()[f"base:{BASE}"] == [str(adapters[FT_A])]  # from this test's ensure_adapter
     assert eng.unload(FT_A)  # deleting the model unloads its merged copy
-    wait_until(lambda: set(eng.loaded()) == {f"base:{BASE}"}, what="unloading the merged copy")
+    wait_for(lambda: set(eng.loaded()) == {f"base:{BASE}"}, what="unloading the merged copy")
 
 
 def test_merged_copies_fit_their_budget_and_busy_ones_are_never_unloaded(merging, adapters):
