@@ -51,6 +51,10 @@ class TrainConfig:
     checkpoints_to_keep: int = 3
     # Fewest training examples: data.limits.min_examples("training", legacy); the job runner writes it.
     min_examples: int = 10
+    # The objective: "supervised" (next-token loss) or "dpo" (preference pairs, docs/training.md).
+    training_method: str = "supervised"
+    # DPO's beta: "auto" (0.1) or 0 < beta <= 2, as OpenAI accepts; unused by supervised training.
+    beta: float | str = "auto"
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -121,3 +125,8 @@ class TrainConfig:
             raise bad("min_examples", "must be an integer >= 1.")
         if self.checkpoints_to_keep < 1:
             raise bad("checkpoints_to_keep", "must be at least 1.")
+        if self.training_method not in ("supervised", "dpo"):
+            raise bad("training_method", f"is {self.training_method!r}; use 'supervised' or 'dpo'.")
+        if self.beta != "auto" and (isinstance(self.beta, bool) or not isinstance(self.beta, (int, float))
+                                    or not math.isfinite(self.beta) or not 0 < self.beta <= 2):
+            raise bad("beta", f"is {self.beta!r}; use \"auto\" or a number with 0 < beta <= 2.")

@@ -25,13 +25,13 @@ class DatasetError(ValueError):
         self.code = code
 
 
-def _validate(path: Path, tokenizer, min_examples: int, name: str) -> None:
+def _validate(path: Path, tokenizer, min_examples: int, name: str, method: str = "supervised") -> None:
     try:
         from tuneforge.data.validate import validate_file
     except ImportError:  # the data package's validator is not installed yet: a minimal check instead
         _minimal_check(path, min_examples, name)
         return
-    report = validate_file(path, tokenizer=tokenizer, min_examples=min_examples)
+    report = validate_file(path, tokenizer=tokenizer, min_examples=min_examples, method=method)
     if not report.ok:
         code, message = report.openai_error()
         # The user-facing name, never the server's storage path.
@@ -73,14 +73,15 @@ def _minimal_check(path: Path, min_examples: int, name: str) -> None:
 
 
 def load_examples(path: str | Path, tokenizer, *, min_examples: int = 10,
-                  display_name: str | None = None) -> list[dict]:
-    """The rows of a dataset that passes tuneforge's validation; raises DatasetError otherwise.
+                  display_name: str | None = None, method: str = "supervised") -> list[dict]:
+    """The rows of a dataset that passes tuneforge's validation for `method` (supervised: chat or
+    prompt/completion rows; dpo: preference pairs); raises DatasetError otherwise.
     Messages name the file by `display_name` (default: its basename), never by its server path."""
     path = Path(path)
     name = display_name or path.name
     if not path.is_file():
         raise DatasetError(f"{name}: no such file. Upload or prepare the dataset first.")
-    _validate(path, tokenizer, min_examples, name)
+    _validate(path, tokenizer, min_examples, name, method)
     rows = _read_rows(path)
     if not rows:
         raise DatasetError(f"{name}: the file has no examples.", "invalid_n_examples")

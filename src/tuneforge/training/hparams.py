@@ -15,7 +15,11 @@ from dataclasses import dataclass
 from tuneforge.training.config import TrainConfig
 
 BASE_LR = {"lora": 1e-3, "full": 1e-5}
+# DPO moves the policy away from its own starting point, not towards fixed text: a tenth of the supervised
+# base rate (measured on the built-in base, docs/training.md "Preference tuning (DPO)").
+DPO_BASE_LR = {"lora": 1e-4, "full": 1e-6}
 AUTO_LR_MULTIPLIER = 2.0
+AUTO_BETA = 0.1  # DPO's beta for "auto": the value of the DPO paper and of most DPO recipes
 
 
 @dataclass(frozen=True)
@@ -50,4 +54,9 @@ def resolve(config: TrainConfig, n_examples: int) -> Hyperparameters:
     batch = min(batch, max(1, n_examples))
     mult = AUTO_LR_MULTIPLIER if config.learning_rate_multiplier == "auto" \
         else float(config.learning_rate_multiplier)
-    return Hyperparameters(epochs, batch, mult, BASE_LR[config.method] * mult)
+    base_lr = DPO_BASE_LR if config.training_method == "dpo" else BASE_LR
+    return Hyperparameters(epochs, batch, mult, base_lr[config.method] * mult)
+
+
+def resolve_beta(config: TrainConfig) -> float:
+    return AUTO_BETA if config.beta == "auto" else float(config.beta)

@@ -19,6 +19,14 @@ CSV_COLUMNS = [
     "training_token_accuracy", "validation_loss", "validation_sequence_accuracy", "validation_token_accuracy",
 ]
 
+# DPO jobs (method.type "dpo"): the loss, then the reward statistics of the pairs (docs/training.md).
+DPO_CSV_COLUMNS = [
+    "step", "train_loss", "train_reward_accuracy", "train_reward_margin", "train_chosen_reward",
+    "train_rejected_reward", "valid_loss", "valid_reward_accuracy", "valid_reward_margin",
+    "valid_chosen_reward", "valid_rejected_reward", "full_valid_loss", "full_valid_reward_accuracy",
+    "full_valid_reward_margin", "elapsed_tokens", "elapsed_examples",
+]
+
 
 def step_metrics(step: int, train: StepStats, valid: StepStats | None) -> dict:
     out = {"step": step, "train_loss": train.loss, "train_mean_token_accuracy": train.token_accuracy,
@@ -44,19 +52,20 @@ def _cell(value) -> str:
 class ResultsCSV:
     """Append-only per-step results; on resume, rows after the resume step are dropped first."""
 
-    def __init__(self, path: Path, resume_step: int | None) -> None:
+    def __init__(self, path: Path, resume_step: int | None, columns: list[str] | None = None) -> None:
         self.path = path
+        self.columns = columns or CSV_COLUMNS
         rows = []
         if resume_step is not None and path.is_file():
             with path.open(newline="", encoding="utf-8") as fh:
                 rows = [r for r in csv.DictReader(fh) if r.get("step") and int(r["step"]) <= resume_step]
         with path.open("w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, CSV_COLUMNS)
+            writer = csv.DictWriter(fh, self.columns)
             writer.writeheader()
-            writer.writerows({k: r.get(k, "") for k in CSV_COLUMNS} for r in rows)
+            writer.writerows({k: r.get(k, "") for k in self.columns} for r in rows)
 
     def write(self, metrics: dict) -> None:
         row = dict(metrics)
         row["train_accuracy"] = metrics.get("train_mean_token_accuracy")
         with self.path.open("a", newline="", encoding="utf-8") as fh:
-            csv.DictWriter(fh, CSV_COLUMNS).writerow({k: _cell(row.get(k)) for k in CSV_COLUMNS})
+            csv.DictWriter(fh, self.columns).writerow({k: _cell(row.get(k)) for k in self.columns})

@@ -1,4 +1,5 @@
-"""The supervised fine-tuning recipe: config in, trained model + metrics + checkpoints out.
+"""The supervised fine-tuning recipe: config in, trained model + metrics + checkpoints out (`train` hands
+DPO configs to dpo_run.py).
 
 Every observable thing is an event dict (the same objects `python -m tuneforge.training` prints as JSON
 lines): started, step, checkpoint, epoch_end, completed, cancelled. Failures raise `TrainingError`.
@@ -88,6 +89,16 @@ def _base_name(config: TrainConfig) -> str:
 
 def train(config: TrainConfig, callbacks: Callback | list[Callback] | None = None,
           should_stop: Callable[[], bool] | None = None) -> TrainResult:
+    """Train per `config.training_method`: supervised (below) or DPO (dpo_run.py)."""
+    if config.training_method == "dpo":
+        from tuneforge.training.dpo_run import train_dpo
+
+        return train_dpo(config, callbacks, should_stop)
+    return _train_supervised(config, callbacks, should_stop)
+
+
+def _train_supervised(config: TrainConfig, callbacks: Callback | list[Callback] | None = None,
+                      should_stop: Callable[[], bool] | None = None) -> TrainResult:
     from tuneforge.models import load_tokenizer
     from tuneforge.settings import get_settings
 
