@@ -27,7 +27,11 @@ from tuneforge.store.tables_jobs import Checkpoint, FineTunedModel, Job, JobEven
 log = logging.getLogger("tuneforge.jobs")
 
 METRIC_KEYS = ("step", "total_steps", "train_loss", "train_mean_token_accuracy", "valid_loss",
-               "valid_mean_token_accuracy", "full_valid_loss", "full_valid_mean_token_accuracy")
+               "valid_mean_token_accuracy", "full_valid_loss", "full_valid_mean_token_accuracy",
+               # DPO jobs (training/dpo.py)
+               "train_reward_accuracy", "train_reward_margin", "train_chosen_reward", "train_rejected_reward",
+               "valid_reward_accuracy", "valid_reward_margin", "valid_chosen_reward", "valid_rejected_reward",
+               "full_valid_reward_accuracy", "full_valid_reward_margin")
 LEGACY_CSV = ("step", "elapsed_tokens", "elapsed_examples", "training_loss", "training_sequence_accuracy",
               "training_token_accuracy", "validation_loss", "validation_sequence_accuracy",
               "validation_token_accuracy")
@@ -104,7 +108,8 @@ class ProgressRecorder:
                   step=job.step)
 
     def _on_epoch_end(self, session: Session, job: Job, line: dict[str, Any]) -> None:
-        full = {k: line[k] for k in ("full_valid_loss", "full_valid_mean_token_accuracy")
+        full = {k: line[k] for k in ("full_valid_loss", "full_valid_mean_token_accuracy",
+                                     "full_valid_reward_accuracy", "full_valid_reward_margin")
                 if line.get(k) is not None}
         if full:  # OpenAI reports the full validation loss on the epoch's last step line
             stmt = select(JobEvent).where(JobEvent.job_id == job.id, JobEvent.type == "metrics")

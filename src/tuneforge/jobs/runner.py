@@ -100,6 +100,8 @@ def write_train_config(db: Database, settings: Settings, job: Job) -> Path:
         "resume": bool(job.resume),
         # The one rule (data.limits): a legacy 2-example file trains, like OpenAI's /v1/fine-tunes did.
         "min_examples": min_examples("training", bool(job.legacy)),
+        "training_method": job.method or "supervised",  # method.type: supervised | dpo
+        "beta": hp.get("beta", "auto"),
     }
     path = folder / "train_config.json"
     tmp = path.with_suffix(".tmp")

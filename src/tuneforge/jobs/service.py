@@ -25,6 +25,7 @@ from tuneforge.store.db import Database
 from tuneforge.store.tables_jobs import Job
 
 TERMINAL = ("succeeded", "failed", "cancelled")
+METHODS = ("supervised", "dpo")  # method.type values tuneforge trains (reinforcement: not yet)
 
 
 class JobRequestError(UserError):
@@ -82,14 +83,16 @@ def _check_file(db: Database, settings: Settings, file_id: str | None, project: 
 
 
 def create_job(db: Database, settings: Settings, project: str, req: JobRequest) -> Job:
-    if req.method != "supervised":
-        raise JobRequestError(400, f"method.type {req.method!r} is not supported yet; use 'supervised'.",
-                              param="method.type")
+    if req.method not in METHODS:
+        raise JobRequestError(
+            400, f"method.type {str(req.method)[:40]!r} is not supported by this server; use 'supervised' "
+                 "(chat or prompt/completion examples) or 'dpo' (preference pairs: input, preferred_output, "
+                 "non_preferred_output).", param="method.type", code="unsupported_method")
     base, init_from = resolve_model(db, settings, req.model, project)
     _check_file(db, settings, req.training_file, project, "training_file")
     _check_file(db, settings, req.validation_file, project, "validation_file")
     job_id, created = new_job_id(req.legacy), now()
-    keys = ("n_epochs", "batch_size", "learning_rate_multiplier")
+    keys = ("n_epochs", "batch_size", "learning_rate_multiplier") + (("beta",) if req.method == "dpo" else ())
     hp = {k: req.hyperparameters.get(k, "auto") for k in keys}
     if req.legacy:
         hp["prompt_loss_weight"] = req.hyperparameters.get("prompt_loss_weight", 0.01)

@@ -88,9 +88,9 @@ class Worker:
             checks = [("training_file", job.training_file)]
             if job.validation_file:
                 checks.append(("validation_file", job.validation_file))
-            project, legacy = job.project, job.legacy
+            project, legacy, method = job.project, job.legacy, job.method or "supervised"
         for param, file_id in checks:
-            problem = self._check_file(file_id, project, param, legacy)
+            problem = self._check_file(file_id, project, param, legacy, method)
             if problem is not None:
                 self._fail(claim.job_id, problem[0], problem[1], param)
                 return
@@ -107,7 +107,8 @@ class Worker:
                 add_event(session, job.id, "Fine-tune costs $0.00", legacy=True)
             add_event(session, job.id, msgs.queued(position), legacy=legacy)
 
-    def _check_file(self, file_id: str, project: str, param: str, legacy: bool) -> tuple[str, str] | None:
+    def _check_file(self, file_id: str, project: str, param: str, legacy: bool,
+                    method: str = "supervised") -> tuple[str, str] | None:
         code = "invalid_training_file" if param == "training_file" else "invalid_validation_file"
         info = job_files.get_file(self.db, self.settings, file_id, project)
         if info is None or not info.path.is_file():
@@ -116,7 +117,7 @@ class Worker:
         from tuneforge.data.validate import validate_file  # heavy imports: only when validating
 
         purpose = "training" if param == "training_file" else "validation"
-        report = validate_file(info.path, min_examples=min_examples(purpose, legacy))
+        report = validate_file(info.path, min_examples=min_examples(purpose, legacy), method=method)
         return report.openai_error(param)
 
     def _fail(self, job_id: str, code: str, message: str, param: str | None) -> None:

@@ -22,6 +22,8 @@ Auto = Literal["auto"]
 NEpochs = Auto | Annotated[StrictInt, Field(ge=1, le=50)]
 BatchSize = Auto | Annotated[StrictInt, Field(ge=1, le=256)]
 LrMultiplier = Auto | Annotated[float, Field(gt=0, le=100, allow_inf_nan=False), BeforeValidator(_no_bool)]
+# DPO's beta, as OpenAI bounds it: "auto" (0.1 here, docs/training.md) or 0 < beta <= 2.
+Beta = Auto | Annotated[float, Field(gt=0, le=2, allow_inf_nan=False), BeforeValidator(_no_bool)]
 
 
 class WandbSettings(BaseModel):
@@ -51,10 +53,19 @@ class SupervisedMethod(BaseModel):
     hyperparameters: Hyperparameters | None = None
 
 
+class DpoHyperparameters(Hyperparameters):
+    beta: Beta = "auto"
+
+
+class DpoMethod(BaseModel):
+    hyperparameters: DpoHyperparameters | None = None
+
+
 class Method(BaseModel):
     type: Literal["supervised", "dpo", "reinforcement"] = "supervised"
     supervised: SupervisedMethod | None = None
-    model_config = ConfigDict(extra="allow")  # dpo/reinforcement settings: refused later with a message
+    dpo: DpoMethod | None = None
+    model_config = ConfigDict(extra="allow")  # reinforcement settings: refused later with a message
 
 
 class JobCreate(BaseModel):
@@ -75,6 +86,12 @@ class JobCreate(BaseModel):
                    Annotated[str, Field(max_length=512)]] | None = Field(None, max_length=16)
 
     def chosen_hyperparameters(self) -> dict[str, Any]:
+        """`method.<type>.hyperparameters`, else the deprecated top-level ones, else all "auto" (DPO adds
+        `beta`)."""
+        if self.method and self.method.type == "dpo":
+            method_hp = self.method.dpo.hyperparameters if self.method.dpo else None
+            top = self.hyperparameters.model_dump() if self.hyperparameters else {}
+            return (method_hp or DpoHyperparameters(**top)).model_dump()
         method_hp = self.method.supervised.hyperparameters if self.method and self.method.supervised else None
         chosen = method_hp or self.hyperparameters or Hyperparameters()
         return chosen.model_dump()
@@ -94,7 +111,7 @@ class FineTuningJob(BaseModel):
     error: JobError
     fine_tuned_model: str | None
     finished_at: int | None
-    hyperparameters: dict[str, Any]
+    hyperparameters: dict[str, Any] | None  # null for DPO jobs, as OpenAI's: see method.dpo
     model: str
     organization_id: str
     result_files: list[str]
@@ -138,6 +155,8 @@ CheckpointList = IdListPage[CheckpointObject]
 def public_hyperparameters(job: Job) -> dict[str, Any]:
     """The requested values until the trainer resolves "auto", then the resolved ones."""
     keys = ("batch_size", "learning_rate_multiplier", "n_epochs")
+    if job.method == "dpo":
+        keys = ("batch_size", "beta", "learning_rate_multiplier", "n_epochs")
     resolved = job.resolved_hyperparameters or {}
     return {k: resolved.get(k, (job.hyperparameters or {}).get(k, "auto")) for k in keys}
 
@@ -147,7 +166,9 @@ def job_object(job: Job) -> dict[str, Any]:
     return {
         "id": job.id, "object": "fine_tuning.job", "created_at": job.created_at,
         "error": job.error or {"code": None, "message": None, "param": None},
-        "fine_tuned_model": job.fine_tuned_model, "finished_at": job.finished_at, "hyperparameters": hp,
+        "fine_tuned_model": job.fine_tuned_model, "finished_at": job.finished_at,
+        # OpenAI: "only returned for supervised jobs"; DPO's (with beta) are under method.dpo.
+        "hyperparameters": None if job.method == "dpo" else hp,
         "model": job.model, "organization_id": job.organization, "result_files": list(job.result_files or []),
         "seed": job.seed, "status": job.status, "trained_tokens": job.trained_tokens,
         "training_file": job.training_file, "validation_file": job.validation_file,
