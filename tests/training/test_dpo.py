@@ -108,3 +108,33 @@ def test_bad_dpo_settings_and_files_are_refused(tiny_model, tmp_path):
     with pytest.raises(TrainingError, match="fine-tune-chat format") as err:
         train(TrainConfig.from_dict(_cfg(tiny_model, chat, tmp_path / "y")))
     assert err.value.code == "invalid_training_file"
+
+
+def test_dpo_from_a_fine_tune_uses_that_fine_tune_as_reference(tiny_model, tiny_model_dir, tmp_path):
+    from trainkit import chat_rows
+
+    sft = write_jsonl(tmp_path / "chat.jsonl", chat_rows(12))
+    train(TrainConfig.from_dict(base_config(tiny_model, sft, tmp_path / "sft", n_epochs=1,
+                                            learning_rate_multiplier=20)))
+    pairs = write_jsonl(tmp_path / "pairs.jsonl", train_pairs(12))
+    events: list[dict] = []
+    cfg = _cfg(tiny_model, pairs, tmp_path / "dpo", n_epochs=1, init_from=str(tmp_path / "sft" / "final"))
+    train(TrainConfig.from_dict(cfg), callbacks=events.append)
+    first = next(e for e in events if e["type"] == "step")
+    assert first["train_loss"] == pytest.approx(math.log(2), abs=0.05)  # policy starts at its reference
+    reference = torch.load(tmp_path / "dpo" / REFERENCE_FILE)["train"]
+    assert (reference[:, 0] - reference[:, 1]).tolist() == pytest.approx(
+        margins(tiny_model_dir, tmp_path / "sft" / "final", train_pairs(12)), abs=1e-3)  # the fine-tune's
+    assert (reference[:, 0] - reference[:, 1]).tolist() != pytest.approx(
+        margins(tiny_model_dir, None, train_pairs(12)), abs=1e-3)  # not the base's
+
+
+def test_full_dpo_trains_every_weight_against_the_saved_starting_point(tiny_model, tmp_path):
+    pairs = write_jsonl(tmp_path / "pairs.jsonl", train_pairs(12))
+    events: list[dict] = []
+    cfg = _cfg(tiny_model, pairs, tmp_path / "full", method="full", n_epochs=2, learning_rate_multiplier=200)
+    assert train(TrainConfig.from_dict(cfg), callbacks=events.append).status == "succeeded"
+    steps = [e for e in events if e["type"] == "step"]
+    assert events[0]["learning_rate"] == pytest.approx(2e-4)  # DPO's full base rate 1e-6 x 200
+    assert steps[-1]["train_reward_margin"] > 0 and steps[-1]["train_loss"] < math.log(2)
+    assert (tmp_path / "full" / "final" / "model.safetensors").is_file()
