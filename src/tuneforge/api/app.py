@@ -19,6 +19,7 @@ ROUTER_MODULES = (
     "fine_tuning",
     "legacy_fine_tunes",
     "models",
+    "checkpoint_permissions",
     "chat",
     "completions",
     "tuneforge_extras",

@@ -21,6 +21,7 @@ from typing import Literal
 from sqlalchemy import select
 
 from tuneforge.errors import UserError
+from tuneforge.models import permissions
 from tuneforge.models.catalog import base_by_name
 from tuneforge.settings import Settings
 from tuneforge.store.db import Database
@@ -86,20 +87,24 @@ def _final_model_of(session, job_id: str, project: str) -> FineTunedModel | None
 
 def lookup_model(db: Database, model_id: str, project: str) -> FineTunedModelInfo | None:
     """A fine-tuned or checkpoint model of `project` (by its id or an alias of it: the info is the
-    model's own, so `info.id != model_id` for an alias), or None. Another project's model is None too."""
+    model's own, so `info.id != model_id` for an alias), or None. Another project's model is None too,
+    unless its owner shared that checkpoint with `project` (models/permissions.py)."""
     with db.session() as session:
         row = session.get(FineTunedModel, model_id)
         if row is not None:
-            return _info(row) if row.project == project else None
+            mine = row.project == project or permissions.is_shared_with(session, model_id, project)
+            return _info(row) if mine else None
         alias = session.get(ModelAlias, (project, model_id))
         row = _final_model_of(session, alias.job_id, project) if alias is not None else None
         return _info(row) if row is not None else None
 
 
 def list_models(db: Database, project: str, *, include_checkpoints: bool = True) -> list[FineTunedModelInfo]:
-    """The project's fine-tuned models, newest first."""
+    """The project's fine-tuned models and the checkpoints shared with it, newest first."""
     with db.session() as session:
-        stmt = select(FineTunedModel).where(FineTunedModel.project == project)
+        shared = permissions.shared_checkpoints(session, project)
+        mine = FineTunedModel.project == project
+        stmt = select(FineTunedModel).where(mine | FineTunedModel.id.in_(shared) if shared else mine)
         if not include_checkpoints:
             stmt = stmt.where(FineTunedModel.kind == "final")
         rows = session.scalars(stmt.order_by(FineTunedModel.created.desc(), FineTunedModel.id)).all()
@@ -119,6 +124,7 @@ def delete_model(db: Database, model_id: str, project: str) -> FineTunedModelInf
             return _delete_alias(session, model_id, project)
         info = _info(row)
         session.delete(row)
+        permissions.forget_checkpoint(session, model_id)
         if info.kind == "final":  # its aliases would otherwise name nothing (or a later retrain)
             for alias in session.scalars(select(ModelAlias).where(ModelAlias.project == project,
                                                                   ModelAlias.job_id == info.job_id)):

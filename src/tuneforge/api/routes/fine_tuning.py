@@ -19,11 +19,11 @@ from tuneforge.api.schemas.fine_tuning import (
     event_object,
     job_object,
 )
-from tuneforge.jobs import service
+from tuneforge.jobs import listing, service
 from tuneforge.jobs.service import JobRequest
 from tuneforge.settings import Settings
 from tuneforge.store.db import Database
-from tuneforge.store.tables_jobs import Checkpoint, Job, JobEvent
+from tuneforge.store.tables_jobs import Checkpoint, JobEvent
 
 router = APIRouter(tags=["fine-tuning"], responses=error_responses(401))
 JobId = Path(..., description="The job's id (`ftjob-...`).", max_length=200)
@@ -42,33 +42,15 @@ async def create_job(body: JobCreate, project: str = Depends(current_project), d
     return job_object(job)
 
 
-def _metadata_filter(request: Request) -> dict[str, str]:
-    """`metadata[key]=value` query parameters (OpenAI's deepObject style)."""
-    out = {}
-    for key, value in request.query_params.items():
-        if key.startswith("metadata[") and key.endswith("]"):
-            out[key[len("metadata["):-1]] = value
-    return out
-
-
 @router.get("/fine_tuning/jobs", response_model=JobList, responses=error_responses(400),
-            summary="List fine-tuning jobs (newest first)")
+            summary="List fine-tuning jobs (newest first); filter with metadata[KEY]=VALUE or metadata=null")
 def list_jobs(request: Request, page: PageParams = Depends(page_params(default_limit=20)),
               project: str = Depends(current_project), db: Database = Depends(get_db)) -> dict:
-    wanted = _metadata_filter(request)
-    with db.session() as session, cursor_errors():
-        stmt = select(Job).where(Job.project == project, Job.legacy.is_(False))
-        if not wanted:
-            result = paginate(session, stmt, id_column=Job.id, sort_columns=[Job.created_ns, Job.id],
-                              after=page.after, limit=page.limit, order=page.order)
-            return list_page([job_object(j) for j in result.items], result.has_more)
-        # Metadata is JSON, filtered here rather than in SQL (a project has few jobs).
-        jobs = [j for j in session.scalars(stmt.order_by(Job.created_ns.desc(), Job.id.desc()))
-                if all((j.job_metadata or {}).get(k) == v for k, v in wanted.items())]
-    ids = [j.id for j in jobs]
-    start = ids.index(page.after) + 1 if page.after in ids else 0
-    chunk = jobs[start:start + page.limit]
-    return list_page([job_object(j) for j in chunk], start + page.limit < len(jobs))
+    wanted = listing.parse_metadata_filter(request.query_params.multi_items())
+    with cursor_errors():
+        result = listing.list_jobs(db, project, after=page.after, limit=page.limit, order=page.order,
+                                   metadata=wanted)
+        return list_page([job_object(j) for j in result.items], result.has_more)
 
 
 @router.get("/fine_tuning/jobs/{fine_tuning_job_id}", response_model=FineTuningJob,
