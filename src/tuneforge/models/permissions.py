@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from tuneforge.errors import UserError
 from tuneforge.store.db import Database
@@ -85,7 +86,14 @@ def _check_project_ids(session, project_ids: list[str], owner: str) -> None:
 
 def grant(db: Database, checkpoint: str, owner: str, project_ids: list[str]) -> list[PermissionInfo] | None:
     """Share `checkpoint` with each project (an existing grant is returned as it is); None when `owner`
-    has no such checkpoint."""
+    has no such checkpoint. Two requests granting the same project at once make one grant."""
+    try:
+        return _grant(db, checkpoint, owner, project_ids)
+    except IntegrityError:  # the other request inserted it first: now it is there to return
+        return _grant(db, checkpoint, owner, project_ids)
+
+
+def _grant(db: Database, checkpoint: str, owner: str, project_ids: list[str]) -> list[PermissionInfo] | None:
     with db.session() as session:
         if not owns_checkpoint(session, checkpoint, owner):
             return None
@@ -97,7 +105,8 @@ def grant(db: Database, checkpoint: str, owner: str, project_ids: list[str]) -> 
             row = session.scalars(stmt).first()
             if row is None:
                 row = CheckpointPermission(id=new_permission_id(), checkpoint=checkpoint, owner_project=owner,
-                                           project_id=pid, created_at=int(time.time()))
+                                           project_id=pid, created_at=int(time.time()),
+                                           created_ns=time.time_ns())
                 session.add(row)
                 session.flush()
             out[pid] = _info(row)
@@ -115,8 +124,8 @@ def list_permissions(db: Database, checkpoint: str, owner: str, *, after: str | 
         if project_id is not None:
             stmt = stmt.where(CheckpointPermission.project_id == project_id)
         page = paginate(session, stmt, id_column=CheckpointPermission.id,
-                        sort_columns=[CheckpointPermission.created_at, CheckpointPermission.id], after=after,
-                        limit=limit, order=order)
+                        sort_columns=[CheckpointPermission.created_ns, CheckpointPermission.id],
+                        after=after, limit=limit, order=order)
         return Page([_info(r) for r in page.items], page.has_more)
 
 

@@ -22,3 +22,4 @@ class CheckpointPermission(Base):
     owner_project: Mapped[str] = mapped_column(String(128))
     project_id: Mapped[str] = mapped_column(String(128), index=True)  # the project allowed to use it
     created_at: Mapped[int] = mapped_column(BigInteger)
+    created_ns: Mapped[int] = mapped_column(BigInteger)  # orders the list when grants share a second

@@ -29,6 +29,7 @@ def upgrade() -> None:
                     sa.Column("owner_project", sa.String(128), nullable=False),
                     sa.Column("project_id", sa.String(128), nullable=False),
                     sa.Column("created_at", sa.BigInteger(), nullable=False),
+                    sa.Column("created_ns", sa.BigInteger(), nullable=False),
                     sa.PrimaryKeyConstraint("id"),
                     sa.UniqueConstraint("checkpoint", "project_id", name="uq_checkpoint_permissions_grant"))
     op.create_index("ix_checkpoint_permissions_checkpoint", "checkpoint_permissions", ["checkpoint"],
