@@ -38,7 +38,7 @@ def test_eval_compares_models_on_two_servers(open_server, keyed_server, tiny_mod
 
     as_json = _run("-m", FT_ID, "-f", str(heldout), "-c", other, "--json", "-n", "2", "--max-new-tokens",
                    "8", "-o", str(tmp_path / "r2.html"), "--base-url", open_server.base_url,
-                   "--api-key", keyed_server.key)
+                   "--api-key", "sk-any", "--compare-key", keyed_server.key)  # each server its own key
     assert as_json.returncode == 0, as_json.stderr
     data = json.loads(as_json.stdout)
     tuned, base = data["models"]
@@ -59,5 +59,9 @@ def test_eval_errors_are_one_line(keyed_server, tiny_model, heldout, tmp_path):
     wrong_key = _run("-m", tiny_model, "-f", str(heldout), "--base-url", keyed_server.base_url,
                      OPENAI_API_KEY="sk-wrong")
     assert wrong_key.returncode == 1 and "HTTP 401" in wrong_key.stderr and "--api-key" in wrong_key.stderr
-    for proc in (missing, down, wrong_key):
+    no_file_id = _run("-m", tiny_model, "-f", "file-nosuchfile", "--base-url", keyed_server.base_url,
+                      "--api-key", keyed_server.key)
+    assert no_file_id.returncode == 1
+    assert f"error: file-nosuchfile: no such file on {keyed_server.base_url}" in no_file_id.stderr
+    for proc in (missing, down, wrong_key, no_file_id):
         assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) <= 2

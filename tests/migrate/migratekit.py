@@ -51,21 +51,32 @@ def finished(client, job_id: str, timeout: float = 120) -> dict:
     return job.model_dump()
 
 
+def _env() -> dict[str, str]:
+    """The user's environment without an OPENAI_* setting that would point a command elsewhere."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    return {**env, "HF_HUB_OFFLINE": "1", "COLUMNS": "200"}
+
+
 def migrate(source_url: str, target_url: str, *args: str,
             timeout: float = 240) -> subprocess.CompletedProcess:
     """`tuneforge migrate` as a user runs it, with stdin not a terminal (so it asks nothing)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
-    env.update(HF_HUB_OFFLINE="1", COLUMNS="200")
+    env = _env()
     return subprocess.run([str(CLI), "migrate", "--from", source_url, "--from-key", SOURCE_KEY,
                            "--to", target_url, *args], stdin=subprocess.DEVNULL, capture_output=True,
                           text=True, env=env, timeout=timeout)
 
 
+def eval_cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    """`tuneforge eval` as a user runs it."""
+    env = _env()
+    return subprocess.run([str(CLI), "eval", *args], stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          env=env, timeout=timeout)
+
+
 def interrupted(source_url: str, target_url: str, started: Callable[[], object],
                 timeout: float = 120) -> subprocess.CompletedProcess:
     """`tuneforge migrate` stopped with Ctrl-C (SIGINT) as soon as `started()` says it is under way."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
-    env.update(HF_HUB_OFFLINE="1", COLUMNS="200")
+    env = _env()
     proc = subprocess.Popen([str(CLI), "migrate", "--from", source_url, "--from-key", SOURCE_KEY,
                              "--to", target_url], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env,

@@ -132,12 +132,13 @@ def test_an_unsupported_method_is_reported_for_its_job(app):
     from tuneforge.migrate.jobs import create_body, create_job
     from tuneforge.migrate.source import SourceJob
 
-    job = SourceJob(id="ftjob-dpo", legacy=False, model="tiny-llama", status="succeeded", created_at=1,
-                    fine_tuned_model=SOURCE_ID, files=[], method="dpo",
-                    hyperparameters={"beta": "auto", "n_epochs": "auto"})
+    job = SourceJob(id="ftjob-rft", legacy=False, model="tiny-llama", status="succeeded", created_at=1,
+                    fine_tuned_model=SOURCE_ID, files=[], method="reinforcement",
+                    hyperparameters={"n_epochs": "auto"})
     body = create_body(job, "tiny-llama", "file-x", None)
-    assert body["method"] == {"type": "dpo", "dpo": {"hyperparameters": {"beta": "auto", "n_epochs": "auto"}}}
-    with pytest.raises(MigrateError, match="method 'dpo' is not supported by the target"):
+    assert body["method"] == {"type": "reinforcement",
+                              "reinforcement": {"hyperparameters": {"n_epochs": "auto"}}}
+    with pytest.raises(MigrateError, match="method 'reinforcement' is not supported by the target"):
         create_job(app.state.sdk, job, body)
 
 

@@ -6,9 +6,11 @@ changes nothing."""
 from __future__ import annotations
 
 import hashlib
+import json
 
 import pytest
-from migratekit import Server, contents, interrupted, migrate
+from migratekit import SOURCE_KEY, Server, contents, eval_cli, interrupted, migrate
+from testkit import write_jsonl
 
 
 def _state(client) -> tuple[list, list]:
@@ -127,3 +129,76 @@ def test_filters_pick_jobs_and_bad_options_stop_before_anything(runs, source, ta
     unmapped = migrate(source.base_url, target.base_url, "--job", chat, "--map", "tiny-llama=no-such-base")
     assert unmapped.returncode != 0 and "no-such-base" in unmapped.stderr
     assert _state(runs["client"]) == runs["after_second"]
+
+
+# Parity: these run last, as the capture adds files to the target the tests above count.
+
+@pytest.fixture(scope="module")
+def parity(runs, source, target, source_jobs, tmp_path_factory) -> dict:
+    prompts = write_jsonl(tmp_path_factory.mktemp("prompts") / "prompts.jsonl", [
+        {"messages": [{"role": "user", "content": "Do you ship abroad?"}]},
+        {"prompt": "Is there a mobile app? ->"}])
+    cap = ("--capture-max-tokens", "12", "--no-wait")
+    dry = migrate(source.base_url, target.base_url, "--dry-run", "--capture", "validation")
+    before = _state(runs["client"])
+    first = migrate(source.base_url, target.base_url, "--capture", "validation", *cap)
+    after_first = _state(runs["client"])
+    again = migrate(source.base_url, target.base_url, "--capture", "validation", *cap)
+    after_again = _state(runs["client"])
+    own = migrate(source.base_url, target.base_url, "--job", source_jobs["legacy"]["id"], "--capture",
+                  str(prompts), *cap)
+    return {"dry": dry, "before": before, "first": first, "after_first": after_first, "again": again,
+            "after_again": after_again, "own": own}
+
+
+def _parity_files(client) -> dict[str, bytes]:
+    return {f.filename: client.files.content(f.id).read() for f in client.files.list()
+            if f.filename.startswith("parity-")}
+
+
+def test_capture_keeps_the_source_answers_to_the_validation_prompts(parity, runs, source_jobs):
+    dry, first = parity["dry"], parity["first"]
+    assert dry.returncode == 0 and "capture its answers to the validation file's prompts" in dry.stdout
+    assert "no capture: it has no validation file" in dry.stdout  # the legacy job
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert parity["after_first"][1] == parity["before"][1]  # no job was made again
+    chat = source_jobs["chat"]
+    [(name, data)] = [(n, d) for n, d in _parity_files(runs["client"]).items() if chat["id"] in n]
+    rows = [json.loads(line) for line in data.decode().splitlines()]
+    assert len(rows) == 4  # the validation file's rows, each answered
+    for row in rows:
+        assert [m["role"] for m in row["messages"]] == ["system", "user", "assistant"]
+        assert not row["messages"][-1]["content"].startswith("Answer ")  # the model's words, not the file's
+    assert "no validation file" in first.stdout  # the legacy job: nothing to ask, and it is no failure
+    assert f"-m {chat['fine_tuned_model']} -f file-" in first.stdout.replace("\n", "")  # the eval to run
+
+
+def test_capture_again_asks_nothing_and_own_prompts_reach_both_endpoints(parity, runs, source_jobs):
+    again, own = parity["again"], parity["own"]
+    assert again.returncode == 0 and "already captured" in again.stdout
+    assert parity["after_again"][0] == parity["after_first"][0]
+    assert own.returncode == 0, own.stdout + own.stderr
+    legacy = source_jobs["legacy"]
+    [data] = [d for n, d in _parity_files(runs["client"]).items() if legacy["id"] in n]
+    chat_row, legacy_row = (json.loads(line) for line in data.decode().splitlines())
+    assert chat_row["messages"][-1]["role"] == "assistant"
+    assert legacy_row["prompt"] == "Is there a mobile app? ->" and isinstance(legacy_row["completion"], str)
+
+
+def test_eval_compares_the_migrated_and_the_source_model_with_the_capture(parity, runs, source, target,
+                                                                         source_jobs, tmp_path):
+    chat = source_jobs["chat"]
+    [file_id] = [f.id for f in runs["client"].files.list()
+                 if f.filename.startswith(f"parity-{chat['id']}")]
+    old_id, report = chat["fine_tuned_model"], tmp_path / "parity.html"
+    proc = eval_cli("--base-url", target.base_url, "-m", old_id, "-f", file_id, "--compare",
+                    f"{old_id}@{source.base_url}", "--compare-key", SOURCE_KEY, "--max-new-tokens", "12",
+                    "-o", str(report), "--json")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    here, there = result["models"]
+    assert (here["base_url"], there["base_url"]) == (target.base_url, source.base_url)
+    assert result["file"] == f"{file_id} on {target.base_url}" and len(result["references"]) == 4
+    assert there["rouge_l"] > 0.9, there["answers"]  # the source model repeats its captured answers
+    html = report.read_text(encoding="utf-8")
+    assert source.base_url in html and target.base_url in html and file_id in html

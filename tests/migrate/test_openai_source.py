@@ -106,14 +106,17 @@ def test_openai_shaped_source(openai_source, queue_only_target):
     target = queue_only_target.client()
     run = migrate(openai_source, queue_only_target.base_url, "--no-wait")
     out = run.stdout
-    assert run.returncode == 1 and "2 of 4 job(s) did not migrate" in run.stderr, out + run.stderr
-    assert "method 'dpo' is not supported by the target" in out
+    assert run.returncode == 1 and "1 of 4 job(s) did not migrate" in run.stderr, out + run.stderr
     assert "file-deleted no longer exists on the source" in out
     assert "failed on the source; only succeeded jobs are migrated" in out
     default = target.models.retrieve("gpt-4o-mini").model_dump()["root"]
     assert "target's default base" in out and default in out  # gpt-4.1-mini: unknown here
 
-    [job] = target.fine_tuning.jobs.list().data
+    jobs = {j.metadata["migrated_from"]: j for j in target.fine_tuning.jobs.list().data}
+    assert sorted(jobs) == ["ftjob-dpo", "ftjob-sft"]
+    dpo = jobs["ftjob-dpo"].method
+    assert dpo.type == "dpo" and (dpo.dpo.hyperparameters.beta, dpo.dpo.hyperparameters.n_epochs) == (0.1, 2)
+    job = jobs["ftjob-sft"]
     assert job.metadata == {"migrated_from": "ftjob-sft", "migrated_model": SFT_MODEL}
     assert job.model == default and job.seed == 42 and job.user_provided_suffix == "support"
     hp = job.method.supervised.hyperparameters
@@ -125,5 +128,5 @@ def test_openai_shaped_source(openai_source, queue_only_target):
 
     again = migrate(openai_source, queue_only_target.base_url, "--no-wait")
     assert again.returncode == 1 and "already migrated as " + job.id in again.stdout
-    assert "already on the target" in again.stdout  # the DPO job's file, found by content hash
-    assert len(target.fine_tuning.jobs.list().data) == 1 and len(target.files.list().data) == len(copied)
+    assert "already migrated as " + jobs["ftjob-dpo"].id in again.stdout
+    assert len(target.fine_tuning.jobs.list().data) == 2 and len(target.files.list().data) == len(copied)

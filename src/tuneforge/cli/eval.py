@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -26,21 +27,39 @@ def _split(values: list[str]) -> list[str]:
     return [v.strip() for value in values for v in value.split(",") if v.strip()]
 
 
-def parse_target(spec: str, base_url: str, api_key: str):
-    """`MODEL` on the default server, or `MODEL@URL` on another (same key)."""
+def parse_target(spec: str, base_url: str, api_key: str, other_key: str | None = None):
+    """`MODEL` on the default server, or `MODEL@URL` on another (with `other_key`, else the same key)."""
     from tuneforge.evaluation.run import Target
 
     model, at, url = spec.rpartition("@")
     if at and url.startswith(("http://", "https://")):
-        return Target(model, resolve_base_url(url), api_key)
+        return Target(model, resolve_base_url(url), other_key or api_key)
     return Target(spec, base_url, api_key)
+
+
+def heldout_file(file: Path, url: str, key: str, folder: Path) -> tuple[Path, str]:
+    """A local held-out path, or a `file-...` id on the server (downloaded into `folder`)."""
+    from tuneforge.evaluation.http import Server
+    from tuneforge.evaluation.run import read_rows
+
+    if not file.exists() and str(file).startswith("file-"):
+        server = Server(url, key)
+        try:
+            path = server.download(str(file), folder / f"{file}.jsonl")
+        finally:
+            server.close()
+        read_rows(path, 1)
+        return path, f"{file} on {url}"
+    read_rows(file, 1)  # fail on a bad path before calling any server
+    return file, str(file)
 
 
 @app.callback()
 def eval_command(
     model: Annotated[str, typer.Option("--model", "-m", help="Model to evaluate: ft:... id, base or alias.")],
     file: Annotated[Path, typer.Option("--file", "-f", help="Held-out JSONL (chat or prompt/completion) "
-                                       "with reference answers.")],
+                                       "with reference answers: a path, or a file id on the server "
+                                       "(e.g. the parity file `tuneforge migrate --capture` stored).")],
     compare: Annotated[list[str] | None, typer.Option(
         "--compare", "-c", help="Also evaluate these models (repeat, or comma-separate), e.g. the base; "
         "MODEL@URL evaluates a model served elsewhere, e.g. base@http://gpu-box:8000/v1.")] = None,
@@ -51,6 +70,9 @@ def eval_command(
         "--report", "-o", help="Where to write the HTML report (default: $TUNEFORGE_HOME/evals/...)")] = None,
     examples: Annotated[int, typer.Option("--examples", help="Answers to show in the terminal table.")] = 8,
     as_json: Annotated[bool, typer.Option("--json", help="Print the scores as JSON (for scripts).")] = False,
+    compare_key: Annotated[str | None, typer.Option(
+        "--compare-key", help="API key for the models given as MODEL@URL (default: --api-key), e.g. your "
+        "OpenAI key to compare with the source model of a migration.", show_default=False)] = None,
     base_url: BaseUrlOpt = None,
     api_key: ApiKeyOpt = None,
 ) -> None:
@@ -59,14 +81,15 @@ def eval_command(
     answers from /v1/completions (echo + logprobs) where the server gives them, each model side by side.
     Needs a running server (`tuneforge serve`) or any OpenAI-compatible one (--base-url)."""
     from tuneforge.evaluation.report import print_result, write_html
-    from tuneforge.evaluation.run import evaluate, read_rows
+    from tuneforge.evaluation.run import evaluate
 
-    read_rows(file, 1)  # fail on a bad path before calling any server
     url, key = resolve_base_url(base_url), resolve_api_key(api_key)
-    targets = [parse_target(spec, url, key) for spec in [model, *_split(compare or [])]]
+    targets = [parse_target(spec, url, key, compare_key) for spec in [model, *_split(compare or [])]]
     err = Console(stderr=True)
-    result = evaluate(targets, file, limit=limit, max_new_tokens=max_new_tokens,
-                      progress=lambda msg: err.print(f"[dim]{msg}[/]", soft_wrap=True, markup=False))
+    with tempfile.TemporaryDirectory(prefix="tuneforge-eval-") as tmp:
+        path, label = heldout_file(file, url, key, Path(tmp))
+        result = evaluate(targets, path, limit=limit, max_new_tokens=max_new_tokens, label=label,
+                          progress=lambda msg: err.print(f"[dim]{msg}[/]", soft_wrap=True, markup=False))
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     path = write_html(result, report or get_settings().home / "evals" / f"eval-{stamp}.html")
     if as_json:

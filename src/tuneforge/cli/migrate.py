@@ -11,6 +11,7 @@ from rich.console import Console
 
 from tuneforge.cli.client import resolve_api_key, resolve_base_url
 from tuneforge.cli.errors import err_console, user_error
+from tuneforge.migrate import CAPTURE_MAX_TOKENS
 from tuneforge.migrate.errors import MigrateError
 
 user_error(MigrateError)
@@ -39,6 +40,14 @@ def migrate_command(
                                           "follow their training.")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before migrating (never asked when "
                                       "stdin is not a terminal).")] = False,
+    capture: Annotated[str | None, typer.Option(
+        "--capture", metavar="PROMPTS.jsonl|validation",
+        help="Ask each source model, while it still answers, for its answers to these prompts (`validation`: "
+        "each job's validation file) and keep them on the target as reference answers for `tuneforge eval`. "
+        "For evaluation only: mind the source's terms before training on its outputs.",
+        show_default=False)] = None,
+    capture_max_tokens: Annotated[int, typer.Option(
+        "--capture-max-tokens", min=1, max=4096, help="Cap on each captured answer.")] = CAPTURE_MAX_TOKENS,
 ) -> None:
     """Copy the source's fine-tuning jobs here: training, validation and result files, each job re-created
     with its method, hyperparameters, suffix and metadata (plus metadata.migrated_from), and the old
@@ -49,7 +58,8 @@ def migrate_command(
 
     opts = Options(source_url=resolve_base_url(from_url), source_key=from_key,
                    target_url=resolve_base_url(to_url), target_key=resolve_api_key(to_key),
-                   maps=parse_maps(maps or []), wait=not no_wait,
+                   maps=parse_maps(maps or []), wait=not no_wait, capture=capture,
+                   capture_max_tokens=capture_max_tokens,
                    filters=Filters(jobs=list(jobs or []), since=parse_since(since), suffix=suffix))
     console = Console(highlight=False)
     console.print(f"Migrating from {opts.source_url} to {opts.target_url}", soft_wrap=True)
@@ -67,7 +77,7 @@ def migrate_command(
     except KeyboardInterrupt:
         err_console.print("interrupted: nothing is half-written; run the same command again to continue")
         raise typer.Exit(130) from None
-    print_rows(rows, console)
+    print_rows(rows, console, opts)
     failed = [r for r in rows if not r.ok]
     if failed:
         err_console.print(f"[bold red]error:[/] {len(failed)} of {len(rows)} job(s) did not migrate; "

@@ -7,11 +7,13 @@ The caller resolves the URL and key (the CLI as every other command does); failu
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
-from tuneforge.evaluation.errors import EvalServerError
+from tuneforge.evaluation.errors import EvalInputError, EvalServerError
 
 
 class Server:
@@ -35,6 +37,21 @@ class Server:
         except httpx.TransportError as exc:
             raise EvalServerError(f"lost the connection to {self.base_url} ({exc}); is the server "
                                   "still running?") from exc
+
+    def download(self, file_id: str, dest: Path) -> Path:
+        """A file of the server's Files API (`GET /files/{id}/content`) saved at `dest`."""
+        try:
+            response = self._http.get(f"files/{quote(file_id, safe='')}/content")
+        except httpx.TransportError as exc:
+            raise EvalServerError(f"no server answers at {self.base_url} ({exc}); start one with `tuneforge "
+                                  "serve` (or point --base-url / OPENAI_BASE_URL at yours)") from exc
+        if response.status_code == 404:
+            raise EvalInputError(f"{file_id}: no such file on {self.base_url} (and no such local path); "
+                                 "`tuneforge files list` shows the ids")
+        if response.status_code >= 400:
+            raise EvalServerError(self.failure(response, ""), response.status_code)
+        dest.write_bytes(response.content)
+        return dest
 
     def ok(self, path: str, body: dict) -> Any:
         """The JSON of a successful POST, else `EvalServerError` carrying the server's message."""

@@ -136,11 +136,13 @@ def score_model(target: Target, prompts: list[Prompt], max_new_tokens: int) -> M
 
 
 def evaluate(targets: list[Target], path: str | Path, *, limit: int | None = None,
-             max_new_tokens: int = 128, progress: Callable[[str], None] | None = None) -> EvalResult:
-    """Score each target in turn on the same held-out rows."""
+             max_new_tokens: int = 128, progress: Callable[[str], None] | None = None,
+             label: str | None = None) -> EvalResult:
+    """Score each target in turn on the same held-out rows (`label` names them in the report, default
+    the path)."""
     rows = read_rows(Path(path), limit)
     prompts = [split_prompt(row) for row in rows]
-    result = EvalResult(str(path), [p.question for p in prompts], [p.reference for p in prompts])
+    result = EvalResult(label or str(path), [p.question for p in prompts], [p.reference for p in prompts])
     for target in targets:
         if progress:
             progress(f"evaluating {target.model} at {target.base_url} on {len(rows)} examples")

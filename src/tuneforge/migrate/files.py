@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 import openai
 
 from tuneforge.migrate.errors import MigrateError, describe
+from tuneforge.migrate.progress import Bars, CountingReader
 from tuneforge.migrate.source import SourceFile
 
 # Training and validation files must be fine-tune files on the target; result files are kept as user data.
@@ -34,8 +36,9 @@ class Copied:
 
 class FileCopier:
     def __init__(self, source: openai.OpenAI, target: openai.OpenAI, workdir: Path,
-                 say: Callable[[str], None]):
+                 say: Callable[[str], None], bars: Bars | None = None):
         self.source, self.target, self.workdir, self.say = source, target, workdir, say
+        self.bars = bars
         self._done: dict[tuple[str, str], Copied] = {}  # (source id, purpose) -> copy, this run
         self._target_files: list[dict] | None = None
         self._target_hashes: dict[str, str] = {}
@@ -61,12 +64,14 @@ class FileCopier:
     def _download(self, f: SourceFile, path: Path) -> tuple[str, int]:
         digest, size = hashlib.sha256(), 0
         try:
-            with self.source.files.with_streaming_response.content(f.id) as response, \
+            with self._bar(f"download {f.id}", f.bytes) as advance, \
+                    self.source.files.with_streaming_response.content(f.id) as response, \
                     path.open("wb") as out:
                 for chunk in response.iter_bytes(CHUNK):
                     digest.update(chunk)
                     size += len(chunk)
                     out.write(chunk)
+                    advance(len(chunk))
         except openai.NotFoundError:
             raise MigrateError(f"{f.role} file {f.id} no longer exists on the source") from None
         except openai.APIError as exc:
@@ -76,6 +81,9 @@ class FileCopier:
             raise MigrateError(f"downloading {f.role} file {f.id}: got {size} bytes, the source says "
                                f"{f.bytes}; run again to retry")
         return digest.hexdigest(), size
+
+    def _bar(self, label: str, total: int | None):
+        return self.bars.transfer(label, total) if self.bars else nullcontext(lambda _n: None)
 
     def _find(self, size: int, digest: str, purpose: str) -> str | None:
         if self._target_files is None:
@@ -93,8 +101,8 @@ class FileCopier:
     def _upload(self, f: SourceFile, path: Path, purpose: str, digest: str) -> str:
         name = f.filename or f"{f.id}.jsonl"
         try:
-            with path.open("rb") as fh:
-                obj = self.target.files.create(file=(name, fh), purpose=purpose)
+            with self._bar(f"upload {name}", path.stat().st_size) as advance, path.open("rb") as fh:
+                obj = self.target.files.create(file=(name, CountingReader(fh, advance)), purpose=purpose)
         except openai.APIError as exc:
             raise MigrateError(f"uploading {f.role} file {f.id} to the target failed: {describe(exc)}") \
                 from None

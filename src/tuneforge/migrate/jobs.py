@@ -70,8 +70,9 @@ def keep_source_id(target: openai.OpenAI, alias: str, job_id: str) -> None:
 
 
 def follow(target: openai.OpenAI, job_ids: list[str], say: Callable[[str], None],
-           poll: float = 2.0) -> dict[str, dict]:
-    """Poll the jobs until each ends, saying each status change; their last objects by id."""
+           poll: float = 2.0, seen: Callable[[dict], None] | None = None) -> dict[str, dict]:
+    """Poll the jobs until each ends, saying each status change (and showing each poll to `seen`);
+    their last objects by id."""
     last: dict[str, dict] = {}
     pending = list(job_ids)
     while pending:
@@ -85,6 +86,8 @@ def follow(target: openai.OpenAI, job_ids: list[str], say: Callable[[str], None]
                 model = f" -> {job['fine_tuned_model']}" if job.get("fine_tuned_model") else ""
                 say(f"  {job_id}: {job['status']}{model}")
             last[job_id] = job
+            if seen is not None:
+                seen(job)
             if job["status"] in TERMINAL:
                 pending.remove(job_id)
         if pending:

@@ -4,6 +4,7 @@ their sizes), which target base each source base maps to, and what is already on
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import openai
@@ -167,7 +168,7 @@ def estimate(job: SourceJob) -> int | None:
     return estimate_seconds(train.bytes // BYTES_PER_TOKEN * epochs)
 
 
-def print_plan(plan: Plan, console: Console) -> None:
+def print_plan(plan: Plan, console: Console, capture: Callable[[SourceJob], str] | None = None) -> None:
     table = Table("source base", "target base", "why", title="Base models")
     for m in plan.mappings:
         table.add_row(escape(m.source), escape(m.target), m.how)
@@ -184,6 +185,12 @@ def print_plan(plan: Plan, console: Console) -> None:
         jobs.add_row(escape(j.id), escape(j.fine_tuned_model or "-"), j.method, escape(hp), escape(files),
                      escape("; ".join([what, *j.notes])))
     console.print(jobs)
+    if capture is not None:
+        asked = [i.job for i in plan.items if not i.skip and not i.problem and i.job.fine_tuned_model]
+        console.print("Parity capture:" if asked else "Parity capture: no succeeded job to ask.")
+        for job in asked:
+            console.print(escape(f"  {job.fine_tuned_model}: {capture(job)}"), soft_wrap=True,
+                          highlight=False)
     todo = [estimate(i.job) for i in plan.todo if not i.existing]
     if todo:
         known = [t for t in todo if t is not None]
