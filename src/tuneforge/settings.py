@@ -169,6 +169,8 @@ class Settings:
     train_tokens_per_second: float | None = setting(
         None, "TUNEFORGE_TRAIN_TOKENS_PER_SECOND", "training speed for time estimates (default: "
         "measured reference scaled by model size)", lambda n, r, s: _as_float(n, r, s, positive=True))
+    warm_trainer: bool = setting(True, "TUNEFORGE_WARM_TRAINER", "fork each job's trainer from a process "
+                                 "that imported torch once (off: a fresh subprocess per job)", _as_bool)
     # Where each value came from ("default", "env TUNEFORGE_HOME", "config /path"), for `tuneforge config`.
     sources: dict[str, str] = field(default_factory=dict, compare=False)
     # The config file looked for ($TUNEFORGE_CONFIG or $TUNEFORGE_HOME/config.toml), and whether it exists.

@@ -6,19 +6,17 @@ trainer's state on disk (checkpoints) is all a later run needs to resume.
 Never twice: the runner holds an exclusive `flock` on `JOBDIR/run.lock` and hands the descriptor to the
 trainer, so the lock lives exactly as long as the trainer process. A worker that takes over a job from
 a dead one first kills any trainer the dead one left behind (its pid is in `JOBDIR/run.pid`) and waits
-for the lock. On Linux the trainer also dies with the thread that started it (PR_SET_PDEATHSIG).
+for the lock. On Linux the trainer also dies with the worker (PR_SET_PDEATHSIG). The trainer is forked
+from a warm process that imported torch once, when it can be (jobs/trainer_process.py).
 """
 
 from __future__ import annotations
 
-import ctypes
 import fcntl
 import json
 import logging
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -29,6 +27,7 @@ from tuneforge.jobs.events import Messages, add_event
 from tuneforge.jobs.naming import now
 from tuneforge.jobs.progress import ProgressRecorder
 from tuneforge.jobs.queue import WorkerIdentity, heartbeat, release
+from tuneforge.jobs.trainer_process import start_trainer
 from tuneforge.models.registry import lookup_model
 from tuneforge.settings import Settings
 from tuneforge.store.db import Database
@@ -37,17 +36,6 @@ from tuneforge.store.tables_jobs import Job
 log = logging.getLogger("tuneforge.jobs")
 HEARTBEAT_SECONDS = 2.0
 TERM_GRACE_SECONDS = 60.0
-
-try:
-    _libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
-except OSError:  # pragma: no cover
-    _libc = None
-
-
-def _die_with_parent() -> None:  # runs in the child between fork and exec: keep it tiny
-    if _libc is not None:
-        _libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
 
 def job_dir(settings: Settings, job_id: str) -> Path:
     return settings.jobs_dir / job_id
@@ -118,7 +106,7 @@ class JobRun:
         self.db, self.settings, self.job_id, self.worker = db, settings, job_id, worker
         self.shutting_down = shutting_down
         self.stop_reason: str | None = None  # status the user asked for, "lost", or "shutdown"
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc = None  # a subprocess.Popen, or a trainer forked by the warm trainer (same calls)
 
     def run(self) -> None:
         with self.db.session() as session:
@@ -130,11 +118,8 @@ class JobRun:
         recorder = ProgressRecorder(self.db, self.settings, self.job_id, self.worker)
         try:
             with open(folder / "train.log", "ab") as log_file:
-                self.proc = subprocess.Popen(
-                    [sys.executable, "-m", "tuneforge.training", "--config", str(config_path)],
-                    stdout=subprocess.PIPE, stderr=log_file, stdin=subprocess.DEVNULL,
-                    pass_fds=(lock_fd,), start_new_session=True, preexec_fn=_die_with_parent,
-                )
+                self.proc = start_trainer(str(config_path), log_file, lock_fd,
+                                          warm=self.settings.warm_trainer)
             (folder / "run.pid").write_text(str(self.proc.pid))
             watcher = threading.Thread(target=self._watch, name=f"watch-{self.job_id}", daemon=True)
             watcher.start()
