@@ -67,6 +67,7 @@ NEW_SETTINGS = [
     ("llamacpp_weights", "TUNEFORGE_LLAMACPP_WEIGHTS", "q8_0", "source", "source"),
     ("llamacpp_merged_mb", "TUNEFORGE_LLAMACPP_MERGED_MB", 2048.0, "0", 0.0),
     ("llamacpp_log", "TUNEFORGE_LLAMACPP_LOG", False, "1", True),
+    ("warm_trainer", "TUNEFORGE_WARM_TRAINER", True, "0", False),
     ("train_tokens_per_second", "TUNEFORGE_TRAIN_TOKENS_PER_SECOND", None, "250.5", 250.5),
 ]
 # A value for the config file that differs from both the default and the env value.
