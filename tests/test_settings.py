@@ -74,11 +74,11 @@ NEW_SETTINGS = [
 IN_FILE = {"max_batch": 5, "max_queued": 7, "max_adapters": 1, "inference_backend": "llama.cpp",
            "inference_dtype": "float32", "inference_threads": 1, "default_max_tokens": 32,
            "llamacpp_cells": 1024,
-           "llamacpp_weights": "q8_0", "llamacpp_merged_mb": 64, "llamacpp_log": False,
+           "llamacpp_weights": "q8_0", "llamacpp_merged_mb": 64, "llamacpp_log": False, "warm_trainer": True,
            "train_tokens_per_second": 99.0}
 BAD = {"max_batch": "abc", "max_queued": "0", "max_adapters": "-1", "inference_backend": "vllm",
        "inference_dtype": "float16", "inference_threads": "two", "default_max_tokens": "0",
-       "llamacpp_cells": "1.5",
+       "llamacpp_cells": "1.5", "warm_trainer": "sometimes",
        "llamacpp_weights": "q4", "llamacpp_merged_mb": "-3", "llamacpp_log": "maybe",
        "train_tokens_per_second": "nan"}
 
