@@ -39,7 +39,7 @@ def _job(job_id: str, model: str, training_file: str, fine_tuned: str | None, st
 
 MINI, MINI41 = "gpt-4o-mini-2024-07-18", "gpt-4.1-mini-2025-04-14"
 JOBS = [
-    _job("ftjob-sft", MINI, "file-train", SFT_MODEL),
+    {**_job("ftjob-sft", MINI, "file-train", SFT_MODEL), "validation_file": "file-vanished"},
     _job("ftjob-dpo", MINI, "file-prefs", f"ft:{MINI}:acme:prefs:DeF456", created=1_720_000_100,
          method={"type": "dpo", "dpo": {"hyperparameters": {"beta": 0.1, "n_epochs": 2}}}),
     _job("ftjob-gone", MINI41, "file-deleted", f"ft:{MINI41}:acme:gone:GhI789", created=1_720_000_200),
@@ -108,6 +108,8 @@ def test_openai_shaped_source(openai_source, queue_only_target):
     out = run.stdout
     assert run.returncode == 1 and "1 of 4 job(s) did not migrate" in run.stderr, out + run.stderr
     assert "file-deleted no longer exists on the source" in out
+    assert "Note: ftjob-sft: its validation file file-vanished no longer exists on the source; migrated " \
+           "without it" in out  # the job still trains on its training file
     assert "failed on the source; only succeeded jobs are migrated" in out
     default = target.models.retrieve("gpt-4o-mini").model_dump()["root"]
     assert "target's default base" in out and default in out  # gpt-4.1-mini: unknown here

@@ -14,7 +14,7 @@ from rich.table import Column, Table
 
 from tuneforge.data.throughput import estimate_seconds, format_duration
 from tuneforge.migrate.errors import MigrateError, describe
-from tuneforge.migrate.source import SourceFile, SourceJob
+from tuneforge.migrate.source import SourceJob
 
 # The base a source base maps to when --map does not name it and the target does not know its name:
 # the base the target's OpenAI aliases resolve to (its configured default).
@@ -117,14 +117,20 @@ def map_bases(sources: list[str], maps: dict[str, str], models: dict[str, dict])
     return out
 
 
-def _fill_sizes(source: openai.OpenAI, files: list[SourceFile]) -> str | None:
-    """Source file sizes and names, or why a file cannot be read (it no longer exists, ...)."""
-    for f in files:
+def _fill_sizes(source: openai.OpenAI, job: SourceJob) -> str | None:
+    """Source file sizes and names, or why the job cannot be migrated. A validation or result file that
+    no longer exists is left out with a note: the job still trains on its training file."""
+    for f in list(job.files):
         if f.bytes is not None and f.filename:
             continue
         try:
             obj = source.files.retrieve(f.id)
         except openai.NotFoundError:
+            if f.role != "training":
+                job.files.remove(f)
+                job.notes.append(f"its {f.role} file {f.id} no longer exists on the source; migrated "
+                                 "without it")
+                continue
             return f"its {f.role} file {f.id} no longer exists on the source"
         except openai.APIStatusError:
             continue  # a source without file metadata: the download tells the size
@@ -147,7 +153,7 @@ def build_plan(source: openai.OpenAI, jobs: list[SourceJob], maps: dict[str, str
     for item in items:
         item.base = by_source.get(item.job.model, "")
         if not item.skip:
-            problem = _fill_sizes(source, item.job.files)
+            problem = _fill_sizes(source, item.job)
             item.problem = None if item.existing else problem  # an earlier run already copied them
     return Plan(items, mappings)
 
@@ -183,8 +189,11 @@ def print_plan(plan: Plan, console: Console, capture: Callable[[SourceJob], str]
                 else f"already migrated as {item.existing['id']}" if item.existing
                 else f"re-create on {item.base}")
         jobs.add_row(escape(j.id), escape(j.fine_tuned_model or "-"), j.method, escape(hp), escape(files),
-                     escape("; ".join([what, *j.notes])))
+                     escape(what))
     console.print(jobs)
+    for item in plan.items:  # notes on their own lines: a table cell would fold them out of reading
+        for note in item.job.notes:
+            console.print(escape(f"Note: {item.job.id}: {note}"), soft_wrap=True, highlight=False)
     if capture is not None:
         asked = [i.job for i in plan.items if not i.skip and not i.problem and i.job.fine_tuned_model]
         console.print("Parity capture:" if asked else "Parity capture: no succeeded job to ask.")
