@@ -57,13 +57,16 @@ export async function render(main, jobId) {
   }
 
   function renderJob(job, points) {
-    const hp = job.hyperparameters || {};
+    // DPO jobs carry their settings under method.dpo (top-level hyperparameters is null, as OpenAI's).
+    const kind = (job.method && job.method.type) || "supervised";
+    const hp = job.hyperparameters || (job.method && job.method[kind] && job.method[kind].hyperparameters) || {};
     fill(head, h("h1.mono", job.id), h("div.row.wrap", badge(job.status),
       h("span", `${t("common.model")}: `, h("span.mono", job.model)),
       job.fine_tuned_model ? h("span", `→ `, h("span.mono.ft", job.fine_tuned_model)) : null,
       h("span.muted", fmtTime(job.created_at))),
     h("p.muted.small", `${t("jobs.hyperparameters")}: n_epochs=${hp.n_epochs ?? "auto"}, `
       + `batch_size=${hp.batch_size ?? "auto"}, learning_rate_multiplier=${hp.learning_rate_multiplier ?? "auto"}`
+      + (kind === "dpo" ? `, beta=${hp.beta ?? "auto"} (DPO)` : "")
       + (job.trained_tokens ? ` · ${t("jobs.trained_tokens")}: ${job.trained_tokens}` : "")),
     job.error && job.error.message
       ? h("p.error", `${job.error.code || t("common.error")}: ${job.error.message}`) : null);
