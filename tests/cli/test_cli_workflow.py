@@ -150,3 +150,18 @@ def test_method_full_trains_every_weight(live_server, train_file, tuneforge_home
     assert len(shared) == len(base), "the full fine-tune must save every base tensor"
     unchanged = [k for k in shared if (tuned[k].float() - base[k].float()).abs().max() == 0]
     assert unchanged == [], f"{len(unchanged)} of {len(shared)} tensors did not train: {unchanged[:5]}"
+
+
+def test_a_dpo_job_from_the_cli(live_server, tmp_path):
+    from dpokit import train_pairs
+
+    env = live_server.env()
+    pairs = write_jsonl(tmp_path / "pairs.jsonl", train_pairs(10))
+    stray = run_cli("jobs", "create", "-t", str(pairs), "-m", "tiny-llama", "--beta", "0.2", env=env)
+    assert stray.code == 1 and "--beta is DPO's setting: add --dpo" in stray.err
+    created = run_cli("jobs", "create", "-t", str(pairs), "-m", "tiny-llama", "--dpo", "--beta", "0.2",
+                      "--n-epochs", "1", "--no-follow", "--json", env=env)
+    assert created.code == 0, created.err
+    job = json.loads(created.out)
+    assert job["method"]["type"] == "dpo" and job["method"]["dpo"]["hyperparameters"]["beta"] == 0.2
+    assert run_cli("jobs", "cancel", job["id"], env=env).code == 0  # its training is not this test's

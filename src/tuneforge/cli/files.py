@@ -33,13 +33,14 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def check_dataset(path: Path) -> None:
-    """Fail with the findings (and upload nothing) when `path` is missing or fails validation."""
+def check_dataset(path: Path, method: str | None = None) -> None:
+    """Fail with the findings (and upload nothing) when `path` is missing or fails validation; `method`
+    (supervised, dpo) also checks the file's format fits it (None: any format, e.g. a plain upload)."""
     if not path.is_file():
         fail(f"{path}: no such file; check the path (upload takes a local .jsonl file)")
     from tuneforge.data.validate import validate_file
 
-    report = validate_file(path)
+    report = validate_file(path, method=method)
     problems = [f for f in report.findings if f.severity == "error"]
     if report.ok and not problems:
         return
@@ -66,10 +67,11 @@ def find_identical(client: Client, path: Path, purpose: str = "fine-tune") -> di
 
 
 def upload_dataset(client: Client, path: Path, *, validate: bool = True, reuse: bool = True,
-                   quiet: bool = False) -> dict:
-    """Validate, then upload `path` (or reuse an identical upload); the File object."""
+                   quiet: bool = False, method: str | None = None) -> dict:
+    """Validate (for `method`, see check_dataset), then upload `path` (or reuse an identical upload); the
+    File object."""
     if validate:
-        check_dataset(path)
+        check_dataset(path, method)
     elif not path.is_file():
         fail(f"{path}: no such file; check the path")
     if reuse and (same := find_identical(client, path)):

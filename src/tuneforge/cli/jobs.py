@@ -23,11 +23,12 @@ console = Console()
 JobId = Annotated[str, typer.Argument(help="A job id (ftjob-...), from `tuneforge jobs list`.")]
 
 
-def _file_id(client: Client, value: str, flag: str) -> str:
-    """A file id as is, or a local path validated and uploaded (reusing an identical earlier upload)."""
+def _file_id(client: Client, value: str, flag: str, method: str) -> str:
+    """A file id as is, or a local path validated for `method` and uploaded (reusing an identical earlier
+    upload)."""
     path = Path(value).expanduser()
     if path.is_file():
-        return upload_dataset(client, path)["id"]
+        return upload_dataset(client, path, method=method)["id"]
     if value.startswith("file-") and "/" not in value:
         return value
     fail(f"{flag} {value}: no such file and not a file id; pass a local .jsonl path or a file-... id "
@@ -57,21 +58,30 @@ def create(
     seed: Annotated[int | None, typer.Option("--seed", help="For reproducible runs.")] = None,
     method: Annotated[str, typer.Option("--method", help="lora (small adapter, default) or full "
                                         "(all weights).")] = "lora",
+    dpo: Annotated[bool, typer.Option("--dpo", help="Preference tuning (OpenAI's method dpo) on a file of "
+                                      "preference pairs, instead of supervised.")] = False,
+    beta: Annotated[float | None, typer.Option("--beta", help="DPO's beta, 0 < beta <= 2 (default: auto, "
+                                               "0.1); needs --dpo.", show_default=False)] = None,
     no_follow: Annotated[bool, typer.Option("--no-follow", help="Return once the job is created.")] = False,
     as_json: JsonOpt = False, base_url: BaseUrlOpt = None, api_key: ApiKeyOpt = None,
 ) -> None:
     """Create a fine-tuning job (uploading local files first), then follow it until it ends."""
     if method not in ("lora", "full"):
         fail(f"--method {method}: choose lora or full")
+    if beta is not None and not dpo:
+        fail("--beta is DPO's setting: add --dpo (and a file of preference pairs)")
     client = make_client(base_url, api_key)
-    body: dict = {"model": model, "training_file": _file_id(client, training_file, "-t")}
+    kind = "dpo" if dpo else "supervised"
+    body: dict = {"model": model, "training_file": _file_id(client, training_file, "-t", kind)}
     if validation_file:
-        body["validation_file"] = _file_id(client, validation_file, "-v")
+        body["validation_file"] = _file_id(client, validation_file, "-v", kind)
     for key, value in (("suffix", suffix), ("seed", seed)):
         if value is not None:
             body[key] = value
-    body["method"] = {"type": "supervised", "supervised": {
-        "hyperparameters": _hyperparameters(n_epochs, batch_size, learning_rate_multiplier)}}
+    hyperparameters = _hyperparameters(n_epochs, batch_size, learning_rate_multiplier)
+    if beta is not None:
+        hyperparameters["beta"] = beta
+    body["method"] = {"type": kind, kind: {"hyperparameters": hyperparameters}}
     body["training_type"] = method  # tuneforge's extension: OpenAI picks this for you
     job = client.post("fine_tuning/jobs", json=body)
     if as_json and no_follow:
@@ -79,7 +89,8 @@ def create(
         return
     # With --json, stdout carries only the final job; the progress goes to stderr.
     out = Console(stderr=True) if as_json else console
-    out.print(f"Created fine-tuning job: [bold]{job['id']}[/] ({job.get('model')}, {method})",
+    what = f"{method}, DPO" if dpo else method
+    out.print(f"Created fine-tuning job: [bold]{job['id']}[/] ({job.get('model')}, {what})",
               highlight=False)
     if no_follow:
         out.print(f"Follow it with `tuneforge jobs follow {job['id']}`.")
