@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from tuneforge.data import tool_calls
+
 IGNORE = -100
 
 
@@ -40,19 +42,27 @@ def _render(tokenizer, messages: list[dict], tools, generation_prompt: bool) -> 
                                          **kwargs)
 
 
+def _template_inputs(tokenizer, example: dict) -> tuple[list[dict], list | None, int]:
+    """Rows for the chat template, its `tools=`, and the rows added before the first message. Tool
+    conversations use the one format serving also uses (data/tool_calls.py)."""
+    tools = tool_calls.declared_tools(example.get("tools"), example.get("functions"))
+    if tool_calls.uses_tools(example["messages"], tools):
+        return tool_calls.template_rows(tokenizer, example["messages"], tools)
+    return [_message_for_template(m) for m in example["messages"]], example.get("tools"), 0
+
+
 def _assistant_spans(tokenizer, example: dict) -> tuple[str, list[tuple[int, int]]]:
     """The rendered conversation and the (start, end) character spans of every trained assistant turn,
     each ending just after its end-of-turn token."""
-    messages = [_message_for_template(m) for m in example["messages"]]
-    tools = example.get("tools")
+    messages, tools, offset = _template_inputs(tokenizer, example)
     text = _render(tokenizer, messages, tools, False)
     eot = tokenizer.eos_token or ""
     spans = []
     for i, original in enumerate(example["messages"]):
         if original.get("role") != "assistant" or original.get("weight", 1) == 0:
             continue
-        head = _render(tokenizer, messages[:i], tools, True) if i else ""
-        upto = _render(tokenizer, messages[: i + 1], tools, False)
+        head = _render(tokenizer, messages[: i + offset], tools, True) if i + offset else ""
+        upto = _render(tokenizer, messages[: i + offset + 1], tools, False)
         if not (text.startswith(upto) and upto.startswith(head)):
             raise ValueError("the chat template is not prefix-stable; cannot locate assistant turns")
         start, end = len(head), len(upto)

@@ -6,6 +6,8 @@ import asyncio
 import importlib.util
 from collections.abc import AsyncIterator
 
+from tuneforge.data import tool_calls
+from tuneforge.serving import tools as toolkit
 from tuneforge.serving.engine import InferenceEngine
 from tuneforge.serving.grammar import compile_schema
 from tuneforge.serving.openai_common import (
@@ -69,16 +71,49 @@ def chat_rows(messages: list[dict], max_chars: int | None = None) -> list[dict]:
             raise bad(f"The messages have over {max_chars} characters, more than this model's context "
                       "can hold. Please reduce the length of the messages.", "messages",
                       "context_length_exceeded")
-        rows.append({"role": "system" if role == "developer" else role, "content": text})
+        row = {"role": "system" if role == "developer" else role, "content": text}
+        row.update(_tool_fields(m, i))
+        rows.append(row)
     return rows
 
 
-def chat_prompt_ids(tokenizer, messages: list[dict]) -> list[int]:
+def _tool_fields(m: dict, i: int) -> dict:
+    """The tool-call fields of a request message (multi-turn tool use), checked enough to render."""
+    out = {}
+    calls = m.get("tool_calls")
+    if calls is not None:
+        if not isinstance(calls, list) or not all(
+                isinstance(c, dict) and isinstance(c.get("function"), dict)
+                and isinstance(c["function"].get("name"), str) for c in calls):
+            raise bad(f"Invalid 'messages[{i}].tool_calls': expected an array of "
+                      '{"id", "type": "function", "function": {"name", "arguments"}}.',
+                      f"messages[{i}].tool_calls")
+        out["tool_calls"] = calls
+    fc = m.get("function_call")
+    if fc is not None:
+        if not isinstance(fc, dict) or not isinstance(fc.get("name"), str):
+            raise bad(f"Invalid 'messages[{i}].function_call': expected {{\"name\", \"arguments\"}}.",
+                      f"messages[{i}].function_call")
+        out["function_call"] = fc
+    for key in ("tool_call_id", "name"):
+        if isinstance(m.get(key), str):
+            out[key] = m[key]
+    return out
+
+
+def chat_prompt_text(tokenizer, messages: list[dict], tools: list[dict] | None = None) -> str:
+    """The prompt as the model reads it; tool conversations in data/tool_calls.py's format (training's)."""
     rows = chat_rows(messages)
     template = None if tokenizer.chat_template else _FALLBACK_TEMPLATE
-    text = tokenizer.apply_chat_template(rows, add_generation_prompt=True, tokenize=False,
+    if tool_calls.uses_tools(rows, tools or []):
+        rows, kwarg, _ = tool_calls.template_rows(tokenizer, rows, tools or [])
+        return tool_calls.render(tokenizer, rows, kwarg, True, template)
+    return tokenizer.apply_chat_template(rows, add_generation_prompt=True, tokenize=False,
                                          chat_template=template)
-    return tokenizer.encode(text, add_special_tokens=False)
+
+
+def chat_prompt_ids(tokenizer, messages: list[dict], tools: list[dict] | None = None) -> list[int]:
+    return tokenizer.encode(chat_prompt_text(tokenizer, messages, tools), add_special_tokens=False)
 
 
 async def _json_parser(body, tokenizer):
@@ -112,12 +147,15 @@ async def create_chat(engine: InferenceEngine, body, project: str, is_disconnect
     prepared = await engine.prepare(body.model, project)
     tok = prepared.backend.tokenizer
     chat_rows(body.messages, max_prompt_chars(prepared.backend.context_length))  # cheap checks first
-    prompt_ids = await asyncio.to_thread(chat_prompt_ids, tok, body.messages)
+    spec = toolkit.tool_spec(body)
+    prompt_tools = spec.prompt_tools if spec else None
+    prompt_ids = await asyncio.to_thread(chat_prompt_ids, tok, body.messages, prompt_tools)
     max_tokens = body.max_completion_tokens or body.max_tokens
     check_context(prepared.backend.context_length, len(prompt_ids), max_tokens, "messages")
     max_tokens = max_tokens or engine.settings.default_max_tokens  # the server's cap; the context clamps it
     logprobs = (body.top_logprobs or 0) if body.logprobs else None
-    parser = await _json_parser(body, tok)
+    parser = await toolkit.constrained_parser(spec, tok) if spec else None
+    parser = parser or await _json_parser(body, tok)
     params = sampling_params(body, max_tokens, logprobs, parser is not None, len(tok))
     params.json_parser = parser
     n = body.n or 1
@@ -125,15 +163,22 @@ async def create_chat(engine: InferenceEngine, body, project: str, is_disconnect
     rid, created = new_id("chatcmpl"), now()
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        return _stream(handle, rid, created, body.model, n, len(prompt_ids), include_usage, body.logprobs)
+        calling = spec if spec and spec.choice != "none" else None
+        return _stream(handle, rid, created, body.model, n, len(prompt_ids), include_usage, body.logprobs,
+                       calling)
     choices, _ = await until_disconnected(collect([handle], n), is_disconnected)
     out = []
     for i in range(n):
         c = choices[i]
         lp = {"content": [_logprob_entry(t) for t in c.tokens], "refusal": None} if body.logprobs else None
-        out.append({"index": i, "message": {"role": "assistant", "content": c.text, "refusal": None,
-                                            "annotations": []},
-                    "logprobs": lp, "finish_reason": c.finish_reason})
+        message = {"role": "assistant", "content": c.text, "refusal": None, "annotations": []}
+        reason = c.finish_reason
+        if spec and spec.choice != "none":
+            message["content"], calls = toolkit.split_output(c.text, spec)
+            if calls:
+                message.update(toolkit.message_fields(calls, spec.legacy))
+            reason = toolkit.finish_reason(calls, reason, spec.legacy)
+        out.append({"index": i, "message": message, "logprobs": lp, "finish_reason": reason})
     completion = sum(c.completion_tokens for c in choices.values())
     return {"id": rid, "object": "chat.completion", "created": created, "model": body.model, "choices": out,
             "usage": usage(len(prompt_ids), completion), "service_tier": "default",
@@ -141,7 +186,7 @@ async def create_chat(engine: InferenceEngine, body, project: str, is_disconnect
 
 
 async def _stream(handle, rid: str, created: int, model: str, n: int, prompt_tokens: int,
-                  include_usage: bool, want_logprobs: bool) -> AsyncIterator[dict]:
+                  include_usage: bool, want_logprobs: bool, spec=None) -> AsyncIterator[dict]:
     def chunk(choices: list[dict]) -> dict:
         data = {"id": rid, "object": "chat.completion.chunk", "created": created, "model": model,
                 "system_fingerprint": "fp_tuneforge", "choices": choices}
@@ -153,17 +198,38 @@ async def _stream(handle, rid: str, created: int, model: str, n: int, prompt_tok
         yield chunk([{"index": i, "delta": {"role": "assistant", "content": ""}, "logprobs": None,
                       "finish_reason": None}])
     completion = 0
+    readers = {i: toolkit.ToolStream(spec.names, spec.parallel) for i in range(n)} if spec else {}
     async for _, event in merged([handle]):
         if isinstance(event, Delta):
             lp = {"content": [_logprob_entry(t) for t in event.tokens], "refusal": None} if want_logprobs \
                 else None
-            if event.text or lp:
+            if spec:
+                for delta in _tool_deltas(readers[event.index], readers[event.index].feed(event.text), spec):
+                    yield chunk([{"index": event.index, "delta": delta, "logprobs": None,
+                                  "finish_reason": None}])
+            elif event.text or lp:
                 yield chunk([{"index": event.index, "delta": {"content": event.text}, "logprobs": lp,
                               "finish_reason": None}])
         elif isinstance(event, Finished):
             completion += event.completion_tokens
-            yield chunk([{"index": event.index, "delta": {}, "logprobs": None,
-                          "finish_reason": event.finish_reason}])
+            reason = event.finish_reason
+            if spec:
+                reader = readers[event.index]
+                for delta in _tool_deltas(reader, reader.finish(), spec):
+                    yield chunk([{"index": event.index, "delta": delta, "logprobs": None,
+                                  "finish_reason": None}])
+                reason = toolkit.finish_reason(reader.calls, reason, spec.legacy)
+            yield chunk([{"index": event.index, "delta": {}, "logprobs": None, "finish_reason": reason}])
     if include_usage:
         yield {"id": rid, "object": "chat.completion.chunk", "created": created, "model": model,
                "system_fingerprint": "fp_tuneforge", "choices": [], "usage": usage(prompt_tokens, completion)}
+
+
+def _tool_deltas(reader, events: list, spec) -> list[dict]:
+    out = []
+    for kind, value in events:
+        if kind == "content":
+            out.append({"content": value})
+        else:
+            out += toolkit.call_deltas(value, reader.calls.index(value), spec.legacy)
+    return out

@@ -89,6 +89,8 @@ def _check_tools(v, what: str):
             raise ValueError(f"{what} {i} has type {t.get('type')!r}; only 'function' is supported")
         if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn.get("name"):
             raise ValueError(f"{what} {i} needs a function with a non-empty string 'name'")
+        if fn.get("parameters") is not None and not isinstance(fn["parameters"], dict):
+            raise ValueError(f"{what} {i} ({fn['name'][:64]!r}): 'parameters' must be a JSON Schema object")
     return v
 
 
@@ -102,6 +104,8 @@ class ChatCompletionRequest(_Sampling):
     tools: list[dict[str, Any]] | None = None
     functions: list[dict[str, Any]] | None = None
     tool_choice: Any = None
+    parallel_tool_calls: StrictBool | None = None
+    function_call: Any = None  # deprecated, with `functions`: "none" | "auto" | {"name": ...}
 
     @field_validator("tools", mode="before")
     @classmethod
@@ -127,6 +131,19 @@ class ChatCompletionRequest(_Sampling):
         declared = {t["function"]["name"] for t in info.data.get("tools") or ()}
         if name not in declared:
             raise ValueError(f"names function {name[:64]!r}, which `tools` does not declare")
+        return choice
+
+
+    @field_validator("function_call")
+    @classmethod
+    def _function_call(cls, choice, info: ValidationInfo):
+        if choice is None or choice in ("none", "auto"):
+            return choice
+        name = choice.get("name") if isinstance(choice, dict) else None
+        if not isinstance(name, str):
+            raise ValueError("expected 'none', 'auto' or {'name': ...}")
+        if name not in {f["name"] for f in info.data.get("functions") or ()}:
+            raise ValueError(f"names function {name[:64]!r}, which `functions` does not declare")
         return choice
 
 
