@@ -23,6 +23,7 @@ ROUTER_MODULES = (
     "chat",
     "completions",
     "tuneforge_extras",
+    "graders",
 )
 
 

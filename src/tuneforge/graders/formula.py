@@ -34,6 +34,8 @@ def parse(formula: str, names: set[str]) -> ast.Expression:
         tree = ast.parse(formula.strip(), mode="eval")
     except SyntaxError as exc:
         raise _bad(f"is not a valid formula ({exc.msg}).") from None
+    except (RecursionError, MemoryError):
+        raise _bad("is nested too deeply.") from None
     for node in ast.walk(tree):
         _check(node, names)
     return tree
@@ -69,7 +71,7 @@ def evaluate(tree: ast.Expression, values: dict[str, float]) -> float:
         result = float(_eval(tree.body, values))
     except ZeroDivisionError:
         raise _bad("divides by zero for these scores.") from None
-    except (OverflowError, ValueError, TypeError) as exc:
+    except (OverflowError, ValueError, TypeError, RecursionError) as exc:
         raise _bad(f"cannot be computed for these scores ({exc}).") from None
     if not math.isfinite(result):
         raise _bad("is not a finite number for these scores.")
