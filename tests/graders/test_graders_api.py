@@ -84,6 +84,9 @@ def test_score_model_asks_the_served_model(client, tiny_model):
     out = client.fine_tuning.alpha.graders.run(grader=grader, model_sample="42")
     # The tiny model is random: its reply either holds a number (clamped into range) or is flagged.
     assert 0.0 <= out.reward <= 10.0 and out.metadata.type == "score_model"
+    usage = out.api_model_grader_token_usage_per_model[tiny_model]
+    assert usage["completion_tokens"] >= 1
+    assert usage["total_tokens"] == out.metadata.token_usage > usage["prompt_tokens"] > 0
     if out.metadata.errors.api_model_grader_parse_error:
         assert out.reward == 0.0
     with pytest.raises(openai.NotFoundError) as err:

@@ -25,6 +25,7 @@ router = APIRouter(tags=["graders"], lifespan=engine_lifespan)
 _SAMPLING = {"temperature": "temperature", "top_p": "top_p", "seed": "seed",
              "max_completions_tokens": "max_completion_tokens",
              "max_completion_tokens": "max_completion_tokens"}
+_USAGE = ("prompt_tokens", "completion_tokens", "total_tokens")
 
 
 def _chat_request(model: str, messages: list[dict], params: dict) -> ChatCompletionRequest:
@@ -38,19 +39,27 @@ def _chat_request(model: str, messages: list[dict], params: dict) -> ChatComplet
                           "grader.sampling_params") from None
 
 
-def _asker(request: Request, project: str, loop: asyncio.AbstractEventLoop):
+def _asker(request: Request, project: str, loop: asyncio.AbstractEventLoop, usage: dict[str, dict]):
     def ask(model: str, messages: list[dict], params: dict) -> str:
         body = _chat_request(model, messages, params)
         work = create_chat(get_engine(request), body, project, request.is_disconnected)
         answer = asyncio.run_coroutine_threadsafe(work, loop).result()
+        counted = usage.setdefault(model, dict.fromkeys(_USAGE, 0))
+        for key in _USAGE:
+            counted[key] += int((answer.get("usage") or {}).get(key) or 0)
         return answer["choices"][0]["message"]["content"] or ""
     return ask
 
 
 @router.post("/fine_tuning/alpha/graders/run", responses=error_responses(400, 401, 404))
 async def run(body: GraderRunRequest, request: Request, project: str = Depends(current_project)) -> dict:
-    ask = _asker(request, project, asyncio.get_running_loop())
-    return await asyncio.to_thread(run_grader, body.grader, body.model_sample, body.item, ask)
+    usage: dict[str, dict] = {}
+    ask = _asker(request, project, asyncio.get_running_loop(), usage)
+    out = await asyncio.to_thread(run_grader, body.grader, body.model_sample, body.item, ask)
+    if usage:  # score_model graders: the tokens the judge model read and wrote
+        out["metadata"]["token_usage"] = sum(u["total_tokens"] for u in usage.values())
+        out["model_grader_token_usage_per_model"] = usage
+    return out
 
 
 @router.post("/fine_tuning/alpha/graders/validate", responses=error_responses(400, 401))
