@@ -39,7 +39,7 @@ class ToolSpec:
 
 def tool_spec(body) -> ToolSpec | None:
     tools = declared_tools(body.tools, body.functions)
-    choice = body.tool_choice if body.tools else getattr(body, "function_call", None)
+    choice = body.function_call if body.functions and not body.tools else body.tool_choice
     legacy = not body.tools and bool(body.functions)
     if not tools:
         if isinstance(choice, dict) or choice == "required":
@@ -67,7 +67,8 @@ async def constrained_parser(spec: ToolSpec, tokenizer):
         return None
     import asyncio
 
-    from lmformatenforcer.characterlevelparser import SequenceParser, StringParser
+    from lmformatenforcer import JsonSchemaParser
+    from lmformatenforcer.characterlevelparser import CharacterLevelParserConfig, SequenceParser, StringParser
 
     from tuneforge.serving.grammar import compile_schema
     from tuneforge.serving.params import ServingError
@@ -75,10 +76,14 @@ async def constrained_parser(spec: ToolSpec, tokenizer):
 
     allowed = [t for t in spec.tools if spec.choice == "required" or t["function"]["name"] == spec.name]
     schemas = [_call_schema(t) for t in allowed]
-    try:
-        json_parser = await compile_schema(schemas[0] if len(schemas) == 1 else {"anyOf": schemas})
+    schema = schemas[0] if len(schemas) == 1 else {"anyOf": schemas}
+    try:  # checks the schema and compiles its patterns off the engine thread
+        await compile_schema(schema)
     except ServingError as exc:
         raise bad(str(exc).replace("'response_format'", "'tools'"), "tools") from None
+    # One space at most between JSON tokens, "name" before "arguments": the trained layout.
+    config = CharacterLevelParserConfig(max_consecutive_whitespaces=1, force_json_field_order=True)
+    json_parser = JsonSchemaParser(schema, config=config)
     await asyncio.to_thread(enforcer_data, tokenizer)
     if native(tokenizer):
         return json_parser
