@@ -70,6 +70,11 @@ def eval_command(
         "--report", "-o", help="Where to write the HTML report (default: $TUNEFORGE_HOME/evals/...)")] = None,
     examples: Annotated[int, typer.Option("--examples", help="Answers to show in the terminal table.")] = 8,
     as_json: Annotated[bool, typer.Option("--json", help="Print the scores as JSON (for scripts).")] = False,
+    grader: Annotated[list[Path] | None, typer.Option(
+        "--grader", "-g", help="Also score the answers with an OpenAI grader: a JSON file holding one grader "
+        "object or a list (repeatable). Each grader's mean reward is a metric named by its `name`; "
+        "templates see {{sample.output_text}} (the answer) and {{item.*}} (the row, plus item.reference and "
+        "item.prompt). See docs/graders.md.", metavar="FILE", show_default=False)] = None,
     compare_key: Annotated[str | None, typer.Option(
         "--compare-key", help="API key for the models given as MODEL@URL (default: --api-key), e.g. your "
         "OpenAI key to compare with the source model of a migration.", show_default=False)] = None,
@@ -78,17 +83,21 @@ def eval_command(
 ) -> None:
     """Scores what a server serves: greedy answers from /v1/chat/completions scored by exact match and
     ROUGE-L (character-level for Chinese), and loss, perplexity and token accuracy of the reference
-    answers from /v1/completions (echo + logprobs) where the server gives them, each model side by side.
+    answers from /v1/completions (echo + logprobs) where the server gives them, each model side by side,
+    plus the mean reward of each --grader (score_model graders ask their model on --base-url's server).
     Needs a running server (`tuneforge serve`) or any OpenAI-compatible one (--base-url)."""
+    from tuneforge.evaluation.grading import load_graders
     from tuneforge.evaluation.report import print_result, write_html
-    from tuneforge.evaluation.run import evaluate
+    from tuneforge.evaluation.run import Target, evaluate
 
+    graders = load_graders(grader or [])  # a bad grader fails before any server is asked
     url, key = resolve_base_url(base_url), resolve_api_key(api_key)
     targets = [parse_target(spec, url, key, compare_key) for spec in [model, *_split(compare or [])]]
     err = Console(stderr=True)
     with tempfile.TemporaryDirectory(prefix="tuneforge-eval-") as tmp:
         path, label = heldout_file(file, url, key, Path(tmp))
         result = evaluate(targets, path, limit=limit, max_new_tokens=max_new_tokens, label=label,
+                          graders=graders, judge_at=Target("judge", url, key),
                           progress=lambda msg: err.print(f"[dim]{msg}[/]", soft_wrap=True, markup=False))
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     path = write_html(result, report or get_settings().home / "evals" / f"eval-{stamp}.html")

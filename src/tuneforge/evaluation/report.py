@@ -28,13 +28,13 @@ def _labels(result: EvalResult) -> list[str]:
     return [m.model if ids.count(m.model) == 1 else f"{m.model}@{m.base_url}" for m in result.models]
 
 
-def _winner(result: EvalResult, attr: str, higher: bool) -> int | None:
-    """Index of the best model on `attr` (None with one model, or none that has the metric)."""
-    have = [i for i, m in enumerate(result.models) if getattr(m, attr) is not None]
+def _winner(result: EvalResult, value, higher: bool) -> int | None:
+    """Index of the best model by `value(model)` (None with one model, or none that has the metric)."""
+    have = [i for i, m in enumerate(result.models) if value(m) is not None]
     if len(result.models) < 2 or not have:
         return None
     pick = max if higher else min
-    return pick(have, key=lambda i: getattr(result.models[i], attr))
+    return pick(have, key=lambda i: value(result.models[i]))
 
 
 def _cell(model, attr: str, fmt: str) -> str:
@@ -42,20 +42,50 @@ def _cell(model, attr: str, fmt: str) -> str:
     return "n/a" if value is None else fmt.format(value)
 
 
+def _errors(n: int) -> str:
+    return f"{n} error{'s' if n != 1 else ''}"
+
+
+def _grader_cell(model, name: str) -> str:
+    score = model.graders[name]
+    return f"{score.mean:.3f}" + (f" ({_errors(score.errors)})" if score.errors else "")
+
+
+def summary_rows(result: EvalResult) -> list[tuple[str, list[str], int | None]]:
+    """The metrics table: per row its label (↑ higher is better, ↓ lower), a cell per model, and the best
+    model's index. The built-in metrics, then one row per --grader, named by the grader."""
+    table = []
+    for attr, label, higher, fmt in METRICS:
+        best = _winner(result, lambda m, a=attr: getattr(m, a), higher)
+        table.append((label + (" ↑" if higher else " ↓"), [_cell(m, attr, fmt) for m in result.models], best))
+    for name in result.graders:
+        best = _winner(result, lambda m, n=name: m.graders[n].mean, True)
+        table.append((f"{name} ↑", [_grader_cell(m, name) for m in result.models], best))
+    return table
+
+
 def unavailable_notes(result: EvalResult) -> list[str]:
-    """One line per model whose server could not score the reference answers."""
-    return [f"{label}: loss, perplexity and token accuracy unavailable ({m.unavailable})"
-            for label, m in zip(_labels(result), result.models, strict=True) if m.unavailable]
+    """One line per model whose server could not score the reference answers, and per grader that could
+    not score some rows."""
+    notes = []
+    n = len(result.references)
+    for label, m in zip(_labels(result), result.models, strict=True):
+        if m.unavailable:
+            notes.append(f"{label}: loss, perplexity and token accuracy unavailable ({m.unavailable})")
+        for name in result.graders:
+            score = m.graders[name]
+            if score.errors:
+                notes.append(f"{label}: grader {name}: {_errors(score.errors)} in {n} rows, each scored 0; "
+                             f"first: {score.first_error}")
+    return notes
 
 
 def summary_table(result: EvalResult) -> Table:
     table = Table("metric", *_labels(result),
                   title=f"Evaluation on {result.file} ({len(result.references)} examples)")
-    for attr, label, higher, fmt in METRICS:
-        best = _winner(result, attr, higher)
-        cells = [(f"[bold green]{_cell(m, attr, fmt)}[/]" if i == best else _cell(m, attr, fmt))
-                 for i, m in enumerate(result.models)]
-        table.add_row(label + (" ↑" if higher else " ↓"), *cells)
+    for label, cells, best in summary_rows(result):
+        table.add_row(escape_markup(label), *[(f"[bold green]{escape_markup(c)}[/]" if i == best
+                                               else escape_markup(c)) for i, c in enumerate(cells)])
     return table
 
 
@@ -95,15 +125,25 @@ td.ans{max-width:28em;white-space:pre-wrap}.note{color:#a15c00}
 """
 
 
+def _grader_marks(model, names: list[str], i: int) -> str:
+    """The graders' rewards for row `i`, each with why it scored 0 where the grader failed on it."""
+    marks = []
+    for name in names:
+        score = model.graders[name]
+        error = score.row_errors[i] if score.row_errors else None
+        text = f"<br>{escape(name)} {score.rewards[i]:.3f}"
+        marks.append(f"{text} <span class=note>(error: {escape(error)})</span>" if error else text)
+    return "".join(marks)
+
+
 def render_html(result: EvalResult) -> str:
     models = result.models
     head = "".join(f"<th>{escape(label)}</th>" for label in _labels(result))
     summary = []
-    for attr, label, higher, fmt in METRICS:
-        best = _winner(result, attr, higher)
-        cells = "".join(f"<td class=\"{'best' if i == best else ''}\">"
-                        f"{escape(_cell(m, attr, fmt))}</td>" for i, m in enumerate(models))
-        summary.append(f"<tr><td>{escape(label)} {'↑' if higher else '↓'}</td>{cells}</tr>")
+    for label, values, best in summary_rows(result):
+        cells = "".join(f"<td class=\"{'best' if i == best else ''}\">{escape(c)}</td>"
+                        for i, c in enumerate(values))
+        summary.append(f"<tr><td>{escape(label)}</td>{cells}</tr>")
     rows = []
     for i, (question, reference) in enumerate(zip(result.questions, result.references, strict=True)):
         cells = []
@@ -111,7 +151,7 @@ def render_html(result: EvalResult) -> str:
             s = m.per_example[i]
             mark = " <span class=em>✓ exact</span>" if s["exact_match"] else ""
             cells.append(f"<td class=ans>{escape(m.answers[i])}<div class=score>ROUGE-L "
-                         f"{s['rouge_l']:.3f}{mark}</div></td>")
+                         f"{s['rouge_l']:.3f}{mark}{_grader_marks(m, result.graders, i)}</div></td>")
         rows.append(f"<tr><td>{i + 1}</td><td class=ans>{escape(question)}</td>"
                     f"<td class=ans>{escape(reference)}</td>{''.join(cells)}</tr>")
     when = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
@@ -126,11 +166,18 @@ def render_html(result: EvalResult) -> str:
         "token accuracy are measured on the reference answers through /v1/completions (echo, logprobs), "
         "after a plain <code>role: content</code> transcript of a chat row's prompt, as the API does "
         "not expose the model's chat template; exact match and ROUGE-L score the greedy answers from "
-        "/v1/chat/completions (character-level for Chinese).</p>"
+        "/v1/chat/completions (character-level for Chinese)." + _grader_text(result) + "</p>"
         f"<h2>Summary</h2><table><tr><th>metric</th>{head}</tr>{''.join(summary)}</table>{notes}"
         f"<h2>Answers</h2><table><tr><th>#</th><th>question</th><th>reference</th>{head}</tr>"
         f"{''.join(rows)}</table></body></html>"
     )
+
+
+def _grader_text(result: EvalResult) -> str:
+    if not result.graders:
+        return ""
+    return (f" Grader metrics ({escape(', '.join(result.graders))}): each grader's mean reward over all "
+            "rows, a row it could not score counting 0.")
 
 
 def write_html(result: EvalResult, path: Path) -> Path:

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tuneforge.evaluation.errors import EvalInputError
+from tuneforge.evaluation.grading import Grader, GraderScore, grade, item_of, judge, needs_model
 from tuneforge.evaluation.http import Server
 from tuneforge.evaluation.scoring import (
     Prompt,
@@ -50,6 +51,7 @@ class ModelScores:
     seconds: float
     unavailable: str | None = None  # why loss/perplexity/token accuracy are missing
     reference_tokens: int = 0
+    graders: dict[str, GraderScore] = field(default_factory=dict)  # --grader metrics, by grader name
 
 
 @dataclass
@@ -58,6 +60,7 @@ class EvalResult:
     questions: list[str]
     references: list[str]
     models: list[ModelScores] = field(default_factory=list)
+    graders: list[str] = field(default_factory=list)  # the grader metrics' names, in column order
 
     def best(self, metric: str = "rouge_l") -> ModelScores:
         return max(self.models, key=lambda m: getattr(m, metric))
@@ -137,18 +140,37 @@ def score_model(target: Target, prompts: list[Prompt], max_new_tokens: int) -> M
 
 def evaluate(targets: list[Target], path: str | Path, *, limit: int | None = None,
              max_new_tokens: int = 128, progress: Callable[[str], None] | None = None,
-             label: str | None = None) -> EvalResult:
+             label: str | None = None, graders: list[Grader] | None = None,
+             judge_at: Target | None = None) -> EvalResult:
     """Score each target in turn on the same held-out rows (`label` names them in the report, default
-    the path)."""
+    the path). `graders` score every answer too; score_model graders ask their model at `judge_at`'s
+    server (default: the first target's), the same judge for every target."""
     rows = read_rows(Path(path), limit)
     prompts = [split_prompt(row) for row in rows]
-    result = EvalResult(label or str(path), [p.question for p in prompts], [p.reference for p in prompts])
-    for target in targets:
-        if progress:
-            progress(f"evaluating {target.model} at {target.base_url} on {len(rows)} examples")
-        scores = score_model(target, prompts, max_new_tokens)
-        if scores.unavailable and progress:
-            progress(f"loss, perplexity and token accuracy unavailable for {target.model}: "
-                     f"{scores.unavailable}")
-        result.models.append(scores)
+    graders = graders or []
+    result = EvalResult(label or str(path), [p.question for p in prompts], [p.reference for p in prompts],
+                        graders=[g.name for g in graders])
+    items = [item_of(row, p.reference, p.question) for row, p in zip(rows, prompts, strict=True)]
+    where = judge_at or (targets[0] if targets else None)
+    judge_server = Server(where.base_url, where.api_key) if where and any(
+        needs_model(g.spec) for g in graders) else None
+    try:
+        for target in targets:
+            if progress:
+                progress(f"evaluating {target.model} at {target.base_url} on {len(rows)} examples")
+            scores = score_model(target, prompts, max_new_tokens)
+            if scores.unavailable and progress:
+                progress(f"loss, perplexity and token accuracy unavailable for {target.model}: "
+                         f"{scores.unavailable}")
+            if graders:
+                if progress:
+                    progress(f"grading {target.model}'s answers with {', '.join(result.graders)}")
+                started = time.monotonic()
+                scores.graders = grade(graders, scores.answers, items,
+                                       judge(judge_server) if judge_server else None)
+                scores.seconds += time.monotonic() - started
+            result.models.append(scores)
+    finally:
+        if judge_server:
+            judge_server.close()
     return result
