@@ -28,6 +28,29 @@ def test_builtin_cache_verifies(settings, base_folder):
     assert (base_folder / "generation_config.json").is_file()
 
 
+def test_a_verified_file_is_hashed_again_only_when_it_changes(tmp_path, monkeypatch):
+    import importlib
+    import json
+
+    prov = importlib.import_module("tuneforge.models.provision")  # the package exports a function of that name
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(b"weights" * 1000)
+    (tmp_path / prov.MANIFEST).write_text(json.dumps({"version": prov.MANIFEST_VERSION, "files": {
+        "model.safetensors": prov.sha256_file(weights)}}))
+    hashed = []
+    real = prov.sha256_file
+    monkeypatch.setattr(prov, "sha256_file", lambda path: hashed.append(path.name) or real(path))
+    assert verify_folder(tmp_path) == (True, "ok") and hashed == ["model.safetensors"]
+    assert verify_folder(tmp_path) == (True, "ok") and hashed == ["model.safetensors"]  # unchanged: no hash
+    stat = weights.stat()
+    with weights.open("r+b") as fh:  # same size, and the old mtime put back: the ctime still gives it away
+        fh.seek(100)
+        fh.write(b"X")
+    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert verify_folder(tmp_path) == (False, "model.safetensors does not match its checksum")
+    assert len(hashed) == 2
+
+
 def test_local_folder_registers_and_resolves(settings, tiny_model, tiny_model_dir):
     spec = resolve_base(tiny_model, settings)
     assert spec.kind == "hf_folder"

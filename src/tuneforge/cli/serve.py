@@ -10,12 +10,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tuneforge.cli.errors import fail, user_error
+from tuneforge.cli.errors import fail
 from tuneforge.settings import get_settings
-from tuneforge.store.db import Database
-from tuneforge.store.keys import KeyStore, KeyStoreError
 
-user_error(KeyStoreError)
 keys_app = typer.Typer(help="API keys: once one exists, every request needs a valid key and sees only "
                             "its project's files, jobs and models.", no_args_is_help=True)
 console = Console()
@@ -23,10 +20,19 @@ GRACEFUL_SHUTDOWN_S = 10  # open connections get this long to finish after SIGTE
 CHILD_STOP_S = 20  # then a trainer gets this long to stop between steps before it is killed
 
 
-def _database() -> Database:
+@contextlib.contextmanager
+def _key_store():
+    """The key store on the configured database. Imported here, not at the top: SQLAlchemy takes about
+    half of the CLI's start-up, and every other command would pay for it."""
+    from tuneforge.store.db import Database
+    from tuneforge.store.keys import KeyStore, KeyStoreError
+
     db = Database(get_settings().database_url)
     db.init_schema()
-    return db
+    try:
+        yield KeyStore(db)
+    except KeyStoreError as exc:
+        fail(str(exc))
 
 
 def serve(
@@ -45,7 +51,8 @@ def serve(
     settings = get_settings()
     host = host or settings.host
     port = port if port is not None else settings.port
-    keys_configured = KeyStore(_database()).any_active()
+    with _key_store() as keys:
+        keys_configured = keys.any_active()
     refusal = bind_refusal(host, keys_configured)
     if refusal:
         fail(refusal)
@@ -84,7 +91,8 @@ def create_key(
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ) -> None:
     """Create an API key for PROJECT. The secret is shown once; only its hash is stored."""
-    info, secret = KeyStore(_database()).create(project)
+    with _key_store() as keys:
+        info, secret = keys.create(project)
     if as_json:
         print(json.dumps({"id": info.id, "project": info.project, "key": secret}))
         return
@@ -96,7 +104,8 @@ def create_key(
 @keys_app.command("list")
 def list_keys(as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON.")) -> None:
     """List API keys (ids, projects, the first characters of each secret, status)."""
-    keys = KeyStore(_database()).list()
+    with _key_store() as store:
+        keys = store.list()
     if as_json:
         print(json.dumps([{"id": k.id, "project": k.project, "prefix": k.prefix, "created_at": k.created_at,
                            "revoked_at": k.revoked_at} for k in keys], indent=2))
@@ -115,7 +124,8 @@ def list_keys(as_json: bool = typer.Option(False, "--json", help="Print machine-
 @keys_app.command("revoke")
 def revoke_key(key_id: str = typer.Argument(..., help="The key's id (`key_...`, see `keys list`).")) -> None:
     """Revoke an API key; requests with it get 401 from then on."""
-    info = KeyStore(_database()).revoke(key_id)
+    with _key_store() as keys:
+        info = keys.revoke(key_id)
     console.print(f"Revoked {info.id} (project {info.project}).", highlight=False)
 
 
