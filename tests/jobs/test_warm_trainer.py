@@ -45,6 +45,19 @@ def test_a_forked_trainer_speaks_the_protocol_and_holds_the_lock(tmp_path):
         assert not _locked(tmp_path / "run.lock")  # let go with the trainer's exit
 
 
+def test_a_default_written_by_torch_while_serving_keeps_the_warm_trainer(tmp_path, monkeypatch):
+    # torch's inductor writes TORCHINDUCTOR_CACHE_DIR into the server's environment on first use: every
+    # job after the first chat request used to start cold because of it.
+    config = tmp_path / "train_config.json"
+    config.write_text("{not json", "utf-8")
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
+    proc = _start(tmp_path, str(config))
+    assert isinstance(proc, ForkedTrainer)
+    assert json.loads(proc.stdout.readline())["code"] == "invalid_config"
+    assert proc.wait(timeout=60) == 1
+    proc.stdout.close()
+
+
 def test_a_killed_trainer_reports_the_signal_like_popen(tmp_path):
     fifo = tmp_path / "config.fifo"
     os.mkfifo(fifo)  # reading it blocks: a trainer that waits until it is killed

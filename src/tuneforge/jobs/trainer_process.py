@@ -26,6 +26,9 @@ log = logging.getLogger("tuneforge.jobs")
 # Variables that libraries read when they are imported: a warm process imported them already.
 IMPORT_TIME = ("OMP_", "MKL_", "KMP_", "GOMP_", "TORCH", "PYTORCH", "CUDA", "HIP_", "ROCM", "NCCL",
                "LD_", "PYTHON", "HF_", "TRANSFORMERS", "TOKENIZERS")
+# Defaults a library writes into this process's environment on first use (torch's inductor does, while
+# serving): a forked trainer works out the same value, so they never call for a fresh process.
+SET_BY_LIBRARIES = ("TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR")
 START_TIMEOUT = 180.0
 
 try:
@@ -40,7 +43,7 @@ def die_with_parent() -> None:  # runs in the child between fork and exec: keep 
 
 
 def _import_env(env: dict[str, str]) -> dict[str, str]:
-    return {k: v for k, v in env.items() if k.startswith(IMPORT_TIME)}
+    return {k: v for k, v in env.items() if k.startswith(IMPORT_TIME) and k not in SET_BY_LIBRARIES}
 
 
 class ForkedTrainer:

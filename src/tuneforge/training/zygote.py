@@ -34,6 +34,12 @@ def _preload() -> None:
     import torch  # noqa: F401
     import transformers  # noqa: F401
 
+    # transformers imports lazily: without these a forked trainer still spent ~4 s importing the auto
+    # classes and the Llama code (SmolLM2's, the default base's architecture) before its first step.
+    from peft import LoraConfig, PeftModel, get_peft_model  # noqa: F401
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer  # noqa: F401
+    from transformers.models.llama import modeling_llama  # noqa: F401
+
     import tuneforge.training.__main__  # noqa: F401
     import tuneforge.training.run  # noqa: F401
 
