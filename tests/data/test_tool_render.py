@@ -52,3 +52,30 @@ def test_conversations_without_tools_render_as_before(tokenizer):
     text = tokenizer.decode(encode_example({"messages": plain}, tokenizer, 512).input_ids)
     assert text == tokenizer.apply_chat_template(plain, tokenize=False)
     assert "<tools>" not in text
+
+
+# A template that renders tools itself, in the style of Qwen's and Llama 3.1's: tools go in as `tools=`,
+# calls stay structured (arguments a dict), tool results are their own role.
+NATIVE_TEMPLATE = (
+    "{% if tools %}<|im_start|>system\nTOOLS:{% for t in tools %} {{ t.function.name }}{% endfor %}"
+    "<|im_end|>\n{% endif %}"
+    "{% for m in messages %}<|im_start|>{{ m.role }}\n"
+    "{% if m.tool_calls %}{% for c in m.tool_calls %}CALL {{ c.function.name }} "
+    "{{ c.function.arguments | tojson }}{% endfor %}{% else %}{{ m.content }}{% endif %}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+
+
+def test_a_template_with_tool_support_renders_the_tools_itself(tokenizer):
+    import copy
+
+    native_tok = copy.deepcopy(tokenizer)
+    native_tok.chat_template = NATIVE_TEMPLATE  # mentions `tools` and `tool_calls`: used as it is
+    encoded = encode_example({"tools": TOOLS, "messages": MESSAGES}, native_tok, 4096)
+    train_text = native_tok.decode(encoded.input_ids)
+    first_prompt = chat_prompt_text(native_tok, MESSAGES[:1], TOOLS)
+    assert first_prompt.startswith("<|im_start|>system\nTOOLS: get_order_status<|im_end|>")
+    assert "<tools>" not in train_text and "<tool_call>" not in train_text  # no fallback format
+    assert train_text.startswith(first_prompt)
+    assert train_text[len(first_prompt):].startswith('CALL get_order_status {"order_id": "A1"}<|im_end|>')
+    assert train_text.startswith(chat_prompt_text(native_tok, MESSAGES[:3], TOOLS))
+    assert "<|im_start|>tool\nshipped<|im_end|>" in train_text
