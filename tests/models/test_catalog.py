@@ -32,7 +32,7 @@ def test_a_verified_file_is_hashed_again_only_when_it_changes(tmp_path, monkeypa
     import importlib
     import json
 
-    prov = importlib.import_module("tuneforge.models.provision")  # the package exports a function of that name
+    prov = importlib.import_module("tuneforge.models.provision")  # the package exports a same-named function
     weights = tmp_path / "model.safetensors"
     weights.write_bytes(b"weights" * 1000)
     (tmp_path / prov.MANIFEST).write_text(json.dumps({"version": prov.MANIFEST_VERSION, "files": {
