@@ -16,10 +16,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+from benchkit import cpu_name, read_rows
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -29,9 +30,6 @@ HELDOUT = ROOT / "examples" / "support_preference_heldout.jsonl"
 BASE = "smollm2-135m-instruct"
 
 
-def _rows(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
-
 
 def _margins(model, tokenizer, rows: list[dict]):
     from tuneforge.data.preference import encode_pair
@@ -40,14 +38,6 @@ def _margins(model, tokenizer, rows: list[dict]):
     logps = pair_logps(model, [encode_pair(r, tokenizer, 2048) for r in rows], "cpu", False, 8192)
     return logps[:, 0] - logps[:, 1]
 
-
-def _cpu() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown CPU"
-    fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
-    return f"{fields.get('Model name', '?').strip()}, {fields.get('CPU(s)', '?').strip()} CPUs"
 
 
 def _auto(value: str):
@@ -72,12 +62,12 @@ def main() -> None:
     settings = get_settings()
     folder = base_model_folder(BASE, settings)
     tokenizer = load_tokenizer(BASE, settings)
-    heldout = _rows(HELDOUT)
+    heldout = read_rows(HELDOUT)
     base = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
     before = _margins(base, tokenizer, heldout)
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "pairs.jsonl"
-        picked = _rows(TRAIN)[:: args.every]
+        picked = read_rows(TRAIN)[:: args.every]
         data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in picked), "utf-8")
         config = TrainConfig.from_dict({
             "base_model": BASE, "training_file": str(data), "output_dir": str(Path(tmp) / "out"),
@@ -92,7 +82,7 @@ def main() -> None:
     gain = after - before
     last = steps[-1]
     print(json.dumps({
-        "machine": _cpu(), "torch_threads": torch.get_num_threads(), "train_pairs": len(picked),
+        "machine": cpu_name(), "torch_threads": torch.get_num_threads(), "train_pairs": len(picked),
         "heldout_pairs": len(heldout), "hyperparameters": result.hyperparameters, "steps": result.step,
         "train_seconds": round(train_seconds, 1),
         "heldout_mean_margin_before": round(float(before.mean()), 2),

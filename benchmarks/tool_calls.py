@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import httpx
+from benchkit import cpu_name, read_rows
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,19 +34,6 @@ HELDOUT = ROOT / "examples" / "support_tools_heldout.jsonl"
 BASE = "smollm2-135m-instruct"
 
 
-def _rows(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
-
-
-def _cpu() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown CPU"
-    fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
-    flags = fields.get("Flags", "")
-    simd = " ".join(f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags.split())
-    return f"{fields.get('Model name', '?').strip()}, {fields.get('CPU(s)', '?').strip()} CPUs, {simd}"
 
 
 def _serve(home: Path) -> tuple[subprocess.Popen, str]:
@@ -138,7 +126,7 @@ def main() -> None:
     proc, url = _serve(home)
     try:
         client = OpenAI(base_url=url, api_key="local", timeout=600)
-        heldout = _rows(HELDOUT)
+        heldout = read_rows(HELDOUT)
         base = measure(client, BASE, heldout)
         upload = client.files.create(file=TRAIN.open("rb"), purpose="fine-tune")
         epochs = args.n_epochs if args.n_epochs == "auto" else int(args.n_epochs)
@@ -155,7 +143,8 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=60)
-    print(json.dumps({"machine": _cpu(), "train_rows": len(_rows(TRAIN)), "heldout_rows": len(heldout),
+    print(json.dumps({"machine": cpu_name(), "train_rows": len(read_rows(TRAIN)),
+                      "heldout_rows": len(heldout),
                       "hyperparameters": job.hyperparameters.model_dump(),
                       "trained_tokens": job.trained_tokens,
                       "train_seconds": round(train_seconds, 1), "base": base, "tuned": tuned}, indent=2))
