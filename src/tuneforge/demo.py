@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -52,16 +53,24 @@ def _start_server(home: Path, port: int, log: Path, env: dict[str, str]) -> subp
     with log.open("w") as fh:
         proc = subprocess.Popen([sys.executable, "-m", "tuneforge.cli.main", "serve", "--port", str(port)],
                                 env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait_until_up(proc, port, log)
+    except BaseException:  # Ctrl-C or SIGTERM while it starts: it must not outlive the demo
+        _stop(proc)
+        raise
+    return proc
+
+
+def _wait_until_up(proc: subprocess.Popen, port: int, log: Path) -> None:
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise SystemExit(f"demo stopped: the server exited; its log:\n{log.read_text()[-3000:]}")
         try:
             if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return proc
+                return
         except httpx.TransportError:
             time.sleep(0.5)
-    proc.terminate()
     raise SystemExit(f"demo stopped: the server did not answer within 3 minutes; see {log}")
 
 
@@ -101,6 +110,9 @@ def _evaluate(model: str, out: Path, limit: int | None, url: str, key: str) -> b
 
 def main() -> None:
     quiet_libraries()
+    # The server runs in its own session, out of reach of a SIGTERM to the demo: turn the signal into an
+    # exit, so the `finally` below stops the server instead of leaving it running.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started = time.monotonic()
     out = Path("demo-output").resolve()
     home = out / "home"
