@@ -23,13 +23,9 @@ from typing import Any
 
 from tuneforge.evaluation.errors import EvalInputError, EvalServerError
 from tuneforge.evaluation.http import Server
-from tuneforge.graders import Ask, GraderError, run_grader, validate
+from tuneforge.graders import Ask, GraderError, chat_fields, run_grader, validate
 
 PARALLEL = 4
-# OpenAI's score_model sampling_params -> chat completion fields (`max_completions_tokens` is its spelling).
-_SAMPLING = {"temperature": "temperature", "top_p": "top_p", "seed": "seed",
-             "max_completions_tokens": "max_completion_tokens",
-             "max_completion_tokens": "max_completion_tokens"}
 _FLAGS = {"model_grader_parse_error": "the judge model's reply held no number",
           "model_grader_refusal_error": "the judge model refused"}
 
@@ -109,8 +105,7 @@ def judge(server: Server) -> Ask:
     """score_model's `ask`: the judge model's greedy (unless told otherwise) reply from `server`."""
 
     def ask(model: str, messages: list[dict], params: dict) -> str:
-        body = {"model": model, "messages": messages, "temperature": 0,
-                **{_SAMPLING[k]: v for k, v in params.items() if k in _SAMPLING and v is not None}}
+        body = {"model": model, "messages": messages, "temperature": 0, **chat_fields(params)}
         out = server.ok("chat/completions", body)
         return (out["choices"][0]["message"].get("content") or "").strip()
 

@@ -3,7 +3,7 @@ and score a model sample. It knows no HTTP, serving or jobs; score_model graders
 Docs: docs/graders.md."""
 
 from tuneforge.graders.errors import GraderError
-from tuneforge.graders.run import Ask, run_grader
+from tuneforge.graders.run import Ask, chat_fields, run_grader
 from tuneforge.graders.spec import validate
 
-__all__ = ["Ask", "GraderError", "run_grader", "validate"]
+__all__ = ["Ask", "GraderError", "chat_fields", "run_grader", "validate"]

@@ -25,6 +25,17 @@ ERROR_FLAGS = ("formula_parse_error", "invalid_variable_error", "model_grader_pa
                "truncated_observation_error", "unresponsive_reward_error")
 
 
+# OpenAI's score_model sampling_params -> chat completion fields (`max_completions_tokens` is its spelling).
+_SAMPLING = {"temperature": "temperature", "top_p": "top_p", "seed": "seed",
+             "max_completions_tokens": "max_completion_tokens",
+             "max_completion_tokens": "max_completion_tokens"}
+
+
+def chat_fields(sampling_params: dict) -> dict:
+    """A score_model grader's `sampling_params` as `/v1/chat/completions` fields (unknown, null: dropped)."""
+    return {_SAMPLING[k]: v for k, v in sampling_params.items() if k in _SAMPLING and v is not None}
+
+
 def no_errors() -> dict:
     return {**dict.fromkeys(ERROR_FLAGS, False), "model_grader_server_error_details": None,
             "python_grader_runtime_error_details": None, "python_grader_server_error_type": None}

@@ -17,19 +17,15 @@ from tuneforge.api.inference import engine_lifespan, get_engine
 from tuneforge.api.schemas.common import error_responses
 from tuneforge.api.schemas.graders import GraderRunRequest, GraderValidateRequest
 from tuneforge.api.schemas.inference import ChatCompletionRequest
-from tuneforge.graders import GraderError, run_grader, validate
+from tuneforge.graders import GraderError, chat_fields, run_grader, validate
 from tuneforge.serving.openai_chat import create_chat
 
 router = APIRouter(tags=["graders"], lifespan=engine_lifespan)
-# OpenAI's sampling_params names -> chat completion fields (`max_completions_tokens` is OpenAI's spelling).
-_SAMPLING = {"temperature": "temperature", "top_p": "top_p", "seed": "seed",
-             "max_completions_tokens": "max_completion_tokens",
-             "max_completion_tokens": "max_completion_tokens"}
 _USAGE = ("prompt_tokens", "completion_tokens", "total_tokens")
 
 
 def _chat_request(model: str, messages: list[dict], params: dict) -> ChatCompletionRequest:
-    fields = {_SAMPLING[k]: v for k, v in params.items() if k in _SAMPLING and v is not None}
+    fields = chat_fields(params)
     try:
         return ChatCompletionRequest(model=model, messages=messages, **fields)
     except ValidationError as exc:
