@@ -169,6 +169,12 @@ class Settings:
     train_tokens_per_second: float | None = setting(
         None, "TUNEFORGE_TRAIN_TOKENS_PER_SECOND", "training speed for time estimates (default: "
         "measured reference scaled by model size)", lambda n, r, s: _as_float(n, r, s, positive=True))
+    train_processes: int | None = setting(
+        None, "TUNEFORGE_TRAIN_PROCESSES", "training processes per job, data-parallel through torchrun "
+        "(default: one per visible GPU, one on a CPU; a job's max_processes caps it)", _optional_positive_int)
+    train_precision: str = setting("auto", "TUNEFORGE_TRAIN_PRECISION", "what precision auto means for jobs: "
+                                   "auto (bf16 on GPUs; on a CPU what it measured faster), fp32, bf16",
+                                   _choice("auto", "fp32", "bf16"))
     warm_trainer: bool = setting(True, "TUNEFORGE_WARM_TRAINER", "fork each job's trainer from a process "
                                  "that imported torch once (off: a fresh subprocess per job)", _as_bool)
     # Where each value came from ("default", "env TUNEFORGE_HOME", "config /path"), for `tuneforge config`.

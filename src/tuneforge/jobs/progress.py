@@ -94,6 +94,9 @@ class ProgressRecorder:
             add_event(session, job.id, msgs.resumed(resumed_from), legacy=job.legacy)
         else:
             add_event(session, job.id, msgs.started(), legacy=job.legacy)
+        if int(line.get("processes") or 1) > 1:
+            add_event(session, job.id, f"Training with {line['processes']} processes (data parallel)",
+                      legacy=job.legacy)
 
     def _on_step(self, session: Session, job: Job, line: dict[str, Any]) -> None:
         data = {k: line[k] for k in METRIC_KEYS if line.get(k) is not None}

@@ -32,10 +32,14 @@ from tuneforge.models.registry import lookup_model
 from tuneforge.settings import Settings
 from tuneforge.store.db import Database
 from tuneforge.store.tables_jobs import Job
+from tuneforge.training.launch import job_processes
 
 log = logging.getLogger("tuneforge.jobs")
 HEARTBEAT_SECONDS = 2.0
 TERM_GRACE_SECONDS = 60.0
+# Starts of a data-parallel job that may end with a lost rank before the job is failed: a rank that
+# dies every time (out of memory on one device, say) would otherwise be retried forever.
+RANK_LOSS_STARTS = 3
 
 def job_dir(settings: Settings, job_id: str) -> Path:
     return settings.jobs_dir / job_id
@@ -107,19 +111,23 @@ class JobRun:
         self.shutting_down = shutting_down
         self.stop_reason: str | None = None  # status the user asked for, "lost", or "shutdown"
         self.proc = None  # a subprocess.Popen, or a trainer forked by the warm trainer (same calls)
+        self.processes = 1  # training ranks of this run
+        self.attempts = 0
 
     def run(self) -> None:
         with self.db.session() as session:
             job = session.get(Job, self.job_id)
             assert job is not None
             config_path = write_train_config(self.db, self.settings, job)
+            self.processes = job_processes(self.settings.train_processes, job.max_processes, job.method)
+            self.attempts = job.attempts or 0
         folder = config_path.parent
         lock_fd = _lock_job_dir(folder)
         recorder = ProgressRecorder(self.db, self.settings, self.job_id, self.worker)
         try:
             with open(folder / "train.log", "ab") as log_file:
                 self.proc = start_trainer(str(config_path), log_file, lock_fd,
-                                          warm=self.settings.warm_trainer)
+                                          warm=self.settings.warm_trainer, processes=self.processes)
             (folder / "run.pid").write_text(str(self.proc.pid))
             watcher = threading.Thread(target=self._watch, name=f"watch-{self.job_id}", daemon=True)
             watcher.start()
@@ -188,6 +196,11 @@ class JobRun:
                 f"Job interrupted at step {outcome.last_step or 0} because its worker shut down; it will "
                 "resume from its last checkpoint", "warn"))
             return
+        if self.processes > 1 and _rank_lost(outcome.failed, code) and self.attempts < RANK_LOSS_STARTS:
+            self._update(status="queued", resume=True, event=(
+                f"A training process of this job stopped at step {outcome.last_step or 0} (one of "
+                f"{self.processes} ranks); the job resumes from its last checkpoint", "warn"))
+            return
         code_name, message = outcome.failed or ("training_failed", _tail(folder / "train.log", code))
         self._update(status="failed", finished_at=now(), estimated_finish=None,
                      error={"code": code_name, "message": message, "param": None},
@@ -208,6 +221,12 @@ class JobRun:
             job.worker_id = job.worker_pid = job.heartbeat_at = None
             message = event[0] or Messages(job.legacy).failed(failure or "")
             add_event(session, job.id, message, legacy=job.legacy, level=event[1])
+
+
+def _rank_lost(failed: tuple[str, str] | None, code: int) -> bool:
+    """A data-parallel attempt ended by a lost rank: rank 0 said so, or torchrun ended without a word (rank 0
+    was killed too)."""
+    return failed[0] == "rank_lost" if failed else code != 0
 
 
 def _tail(path: Path, code: int) -> str:

@@ -47,6 +47,7 @@ class JobRequest:
     integrations: list[Any] | None = None
     method: str = "supervised"
     training_type: str = "lora"  # lora | full (tuneforge's extension field)
+    max_processes: int | None = None  # at most this many training processes (tuneforge's extension field)
     legacy: bool = False
 
 
@@ -103,6 +104,7 @@ def create_job(db: Database, settings: Settings, project: str, req: JobRequest) 
         created_ns=time.time_ns(),
         updated_at=created, training_file=req.training_file, validation_file=req.validation_file,
         hyperparameters=hp, method=req.method, training_type=req.training_type,
+        max_processes=req.max_processes,
         suffix=clean_suffix(req.suffix, legacy=req.legacy), user_provided_suffix=req.suffix,
         seed=req.seed if req.seed is not None else secrets.randbelow(2**31 - 1),
         job_metadata=req.metadata, integrations=req.integrations, organization=settings.organization,

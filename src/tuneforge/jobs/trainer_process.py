@@ -22,6 +22,8 @@ import sys
 import threading
 from typing import IO
 
+from tuneforge.training.launch import trainer_command, trainer_env
+
 log = logging.getLogger("tuneforge.jobs")
 # Variables that libraries read when they are imported: a warm process imported them already.
 IMPORT_TIME = ("OMP_", "MKL_", "KMP_", "GOMP_", "TORCH", "PYTORCH", "CUDA", "HIP_", "ROCM", "NCCL",
@@ -171,9 +173,10 @@ class WarmTrainer:
 _WARM = WarmTrainer()
 
 
-def start_trainer(config_path: str, log_file: IO[bytes], lock_fd: int, *, warm: bool):
-    """The job's trainer process, warm when possible and `warm` (see the module docstring)."""
-    if warm and sys.platform.startswith("linux"):
+def start_trainer(config_path: str, log_file: IO[bytes], lock_fd: int, *, warm: bool, processes: int = 1):
+    """The job's trainer process, warm when possible and `warm` (see the module docstring); with several
+    `processes`, torchrun and its ranks (training/distributed.py), always fresh."""
+    if warm and processes == 1 and sys.platform.startswith("linux"):
         try:
             forked = _WARM.spawn(config_path, log_file.fileno(), lock_fd)
             if forked is not None:
@@ -181,6 +184,6 @@ def start_trainer(config_path: str, log_file: IO[bytes], lock_fd: int, *, warm: 
         except (OSError, ValueError) as exc:  # never a reason to fail a job: start it the slow way
             log.warning("warm trainer unavailable (%s); starting the trainer as a new process", exc)
     return subprocess.Popen(
-        [sys.executable, "-m", "tuneforge.training", "--config", config_path],
+        trainer_command(config_path, processes), env=trainer_env(processes),
         stdout=subprocess.PIPE, stderr=log_file, stdin=subprocess.DEVNULL,
         pass_fds=(lock_fd,), start_new_session=True, preexec_fn=die_with_parent)

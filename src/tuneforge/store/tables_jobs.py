@@ -41,6 +41,8 @@ class Job(Base):
     resolved_hyperparameters: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     method: Mapped[str] = mapped_column(String(32), default="supervised")
     training_type: Mapped[str] = mapped_column(String(16), default="lora")  # lora | full
+    # The job's cap on training processes (None: as many as its worker has; docs/scale.md).
+    max_processes: Mapped[int | None] = mapped_column(Integer, nullable=True)
     suffix: Mapped[str | None] = mapped_column(String(64), nullable=True)
     user_provided_suffix: Mapped[str | None] = mapped_column(String(64), nullable=True)
     seed: Mapped[int] = mapped_column(BigInteger)

@@ -40,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     # Anything a library prints must not corrupt the protocol: keep the real stdout for events only.
     protocol = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    if int(os.environ.get("RANK", "0")) != 0:  # a torchrun rank other than 0: rank 0 speaks for the run
+        protocol.close()
+        protocol = open(os.devnull, "w")
 
     def emit(event: dict) -> None:
         protocol.write(json.dumps(_clean(event)) + "\n")

@@ -26,6 +26,7 @@ from tuneforge.data.preference import EncodedPair, encode_pair
 from tuneforge.training import checkpoint as ckpt
 from tuneforge.training.config import TrainConfig
 from tuneforge.training.dataset import DatasetError, batches_for_epoch, load_examples
+from tuneforge.training.distributed import Ranks
 from tuneforge.training.dpo import DPOStats, eval_pairs, pair_logps, train_pairs
 from tuneforge.training.hparams import resolve, resolve_beta
 from tuneforge.training.metrics import DPO_CSV_COLUMNS, ResultsCSV
@@ -111,7 +112,7 @@ class DPORun:
 
         self.config, self.emit, self.should_stop = config, emit, should_stop
         settings = get_settings()
-        self.device = _device()
+        self.device = _device(Ranks())  # DPO trains in one process (training/run.py:train)
         self.out = Path(config.output_dir)
         self.out.mkdir(parents=True, exist_ok=True)
         self.tokenizer = load_tokenizer(_base_name(config), settings)

@@ -19,6 +19,8 @@ import torch
 
 from tuneforge.data.limits import min_examples
 from tuneforge.training import checkpoint as ckpt
+from tuneforge.training import distributed as dist
+from tuneforge.training import precision
 from tuneforge.training.config import ConfigError, TrainConfig
 from tuneforge.training.dataset import DatasetError, batches_for_epoch, encode_rows, load_examples, pack
 from tuneforge.training.hparams import Hyperparameters, resolve
@@ -30,7 +32,7 @@ from tuneforge.training.model import (
     save_model,
     trainable_parameters,
 )
-from tuneforge.training.step import StepStats, eval_rows, train_batch
+from tuneforge.training.step import StepStats, eval_rows, total_weight, train_batch
 
 Event = dict
 Callback = Callable[[Event], None]
@@ -56,21 +58,20 @@ class TrainResult:
 
 
 def configure_threads() -> int:
-    """One intra-op thread per core this process may use (more only adds contention on a small CPU)."""
+    """One intra-op thread per core this process may use (more only adds contention on a small CPU); the
+    ranks torchrun started on this machine share its cores."""
     n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    torch.set_num_threads(max(1, n))
+    n = max(1, n // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
+    torch.set_num_threads(n)
     return n
 
 
 def use_bf16(config: TrainConfig, device: str) -> bool:
-    if config.precision == "fp32":
-        return False
-    if config.precision == "bf16":
-        return True
-    # Measured on the 2-core Zen 4 CPU with SmolLM2-135M and ~100-token steps: bf16 autocast took 2.5x the
-    # CPU time of fp32 (casts and small-matrix bf16 kernels outweigh the faster matmul), so "auto" keeps
-    # fp32 on CPU and uses bf16 on GPUs. Loss parity: bf16 eval loss within 0.3% of fp32.
-    return device.startswith("cuda")
+    """The run's precision (training/precision.py: "auto" measures what this machine trains fastest)."""
+    from tuneforge.settings import get_settings
+
+    settings = get_settings()
+    return precision.use_bf16(config.precision, device, settings.train_precision, settings.cache_dir)
 
 
 def _lr_lambda(total: int, warmup: int) -> Callable[[int], float]:
@@ -89,23 +90,34 @@ def _base_name(config: TrainConfig) -> str:
 
 def train(config: TrainConfig, callbacks: Callback | list[Callback] | None = None,
           should_stop: Callable[[], bool] | None = None) -> TrainResult:
-    """Train per `config.training_method`: supervised (below) or DPO (dpo_run.py)."""
-    if config.training_method == "dpo":
-        from tuneforge.training.dpo_run import train_dpo
+    """Train per `config.training_method`: supervised (below) or DPO (dpo_run.py), in this process or as
+    one rank of a torchrun launch (training/distributed.py)."""
+    ranks = dist.init_ranks()
+    try:
+        if config.training_method == "dpo":
+            if ranks.distributed:
+                raise TrainingError("DPO jobs train in one process; start them without torchrun.",
+                                    "invalid_config")
+            from tuneforge.training.dpo_run import train_dpo
 
-        return train_dpo(config, callbacks, should_stop)
-    return _train_supervised(config, callbacks, should_stop)
+            return train_dpo(config, callbacks, should_stop)
+        return _train_supervised(config, callbacks, should_stop, ranks)
+    except dist.RankLost as exc:
+        raise TrainingError(f"Data-parallel training stopped: {exc}. The checkpoints saved so far are "
+                            "intact; a job retries from the last one.", "rank_lost") from exc
+    finally:
+        dist.close(ranks)
 
 
-def _train_supervised(config: TrainConfig, callbacks: Callback | list[Callback] | None = None,
-                      should_stop: Callable[[], bool] | None = None) -> TrainResult:
+def _train_supervised(config: TrainConfig, callbacks: Callback | list[Callback] | None,
+                      should_stop: Callable[[], bool] | None, ranks: dist.Ranks) -> TrainResult:
     from tuneforge.models import load_tokenizer
     from tuneforge.settings import get_settings
 
-    emit = _emitter(callbacks)
+    emit = _emitter(callbacks) if ranks.main else _emitter(None)  # rank 0 speaks for the run
     should_stop = should_stop or (lambda: False)
     settings = get_settings()
-    device = _device()
+    device = _device(ranks)
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = load_tokenizer(_base_name(config), settings)
@@ -115,19 +127,24 @@ def _train_supervised(config: TrainConfig, callbacks: Callback | list[Callback] 
     total_steps = math.ceil(n / hp.batch_size) * hp.n_epochs
     bf16 = use_bf16(config, device)
     model, optimizer, scheduler = _build(config, settings, device, bf16, hp.learning_rate, total_steps)
+    dist.broadcast_parameters(ranks, trainable_parameters(model))
     pos = {"epoch": 0, "batch": 0, "step": 0, "elapsed_tokens": 0, "elapsed_examples": 0, "valid_cursor": 0}
     existing, resumed = _resume(out, model, optimizer, scheduler, config, emit) if config.resume \
         else ([], None)
     pos = resumed or pos
+    if not ranks.main:  # the same weights, but each rank its own dropout masks
+        torch.manual_seed(config.seed + 7919 * ranks.rank + pos["step"])
     resumed_from = pos["step"] if resumed else None
-    results = ResultsCSV(out / "results.csv", resumed_from)
+    results = ResultsCSV(out / "results.csv", resumed_from) if ranks.main else None
     emit({"type": "started", "total_steps": total_steps, "hyperparameters": hp.public(),
           "resumed_from_step": resumed_from, "learning_rate": hp.learning_rate, "n_examples": n,
           "n_truncated": train_set.n_truncated, "n_skipped": train_set.n_skipped, "bf16": bf16,
-          "device": device, "method": config.method})
+          "device": device, "method": config.method, "processes": ranks.size})
     _report_restored(existing, emit)
 
-    def save(metrics: dict) -> Path:
+    def save(metrics: dict) -> Path | None:
+        if not ranks.main:
+            return None
         return ckpt.save_checkpoint(out, pos["step"], model, optimizer, scheduler, dict(pos), config,
                                     tokenizer, config.checkpoints_to_keep, metrics)
 
@@ -137,24 +154,25 @@ def _train_supervised(config: TrainConfig, callbacks: Callback | list[Callback] 
     while pos["epoch"] < hp.n_epochs:
         batches = batches_for_epoch(n, hp.batch_size, config.seed, pos["epoch"])
         while pos["batch"] < len(batches):
-            if should_stop():
+            if dist.any_rank(ranks, should_stop()):  # every rank stops at the same step
                 path = save(last_metrics) if steps_this_run else None
                 emit({"type": "cancelled", "step": pos["step"], "checkpoint": str(path) if path else None})
                 return TrainResult("cancelled", str(out), hp.public(), pos["step"], pos["elapsed_tokens"],
                                    last_metrics)
-            examples = [train_set.examples[i] for i in batches[pos["batch"]]]
-            model.train()
-            stats = train_batch(model, pack(examples, TOKEN_BUDGET), device, bf16)
+            batch = batches[pos["batch"]]
+            mine = [train_set.examples[i] for i in dist.shard(batch, ranks)]
+            stats = _train_step(model, mine, device, bf16, ranks)
             if not math.isfinite(stats.loss):
                 _non_finite(stats.loss, pos["step"] + 1, out)
-            _apply_step(model, optimizer, scheduler, pos, stats.n_input_tokens, len(examples))
+            _apply_step(model, optimizer, scheduler, pos, stats.n_input_tokens, len(batch))
             tokens_this_run += stats.n_input_tokens
             steps_this_run += 1
             evaluate = pos["step"] % eval_every == 0 or pos["step"] == total_steps
             last_metrics = _metrics(model, stats, valid_set, pos, evaluate, pos["batch"] == len(batches),
-                                    hp.batch_size, device, bf16)
-            results.write({**last_metrics, "elapsed_tokens": pos["elapsed_tokens"],
-                           "elapsed_examples": pos["elapsed_examples"]})
+                                    hp.batch_size, device, bf16, ranks)
+            if results is not None:
+                results.write({**last_metrics, "elapsed_tokens": pos["elapsed_tokens"],
+                               "elapsed_examples": pos["elapsed_examples"]})
             spent = time.monotonic() - started
             emit({"type": "step", **last_metrics, "total_steps": total_steps, "epoch": pos["epoch"] + 1,
                   "tokens_per_second": tokens_this_run / max(spent, 1e-9),
@@ -169,6 +187,9 @@ def _train_supervised(config: TrainConfig, callbacks: Callback | list[Callback] 
               "metrics": dict(last_metrics)})
         emit({"type": "epoch_end", "epoch": epoch, **full})
 
+    if not ranks.main:
+        return TrainResult("succeeded", str(out), hp.public(), pos["step"], pos["elapsed_tokens"],
+                           last_metrics)
     final = _save_final(model, out, config, tokenizer, hp, pos["step"])
     emit({"type": "completed", "output_dir": str(out), "model_dir": str(final),
           "trained_tokens": pos["elapsed_tokens"],
@@ -177,14 +198,32 @@ def _train_supervised(config: TrainConfig, callbacks: Callback | list[Callback] 
                        str(final), train_set.n_truncated)
 
 
-def _small_valid_batch(model, examples, pos: dict, batch_size: int, device: str, bf16: bool) -> StepStats:
+def _train_step(model, examples, device: str, bf16: bool, ranks: dist.Ranks) -> StepStats:
+    """Forward and backward over this rank's share of a batch; returns the whole batch's stats, with the
+    gradients summed over ranks. The loss is divided by the global batch's trained tokens."""
+    model.train()
+    rows = pack(examples, TOKEN_BUDGET)
+    norm = dist.sum_floats(ranks, [total_weight(rows)])[0] if ranks.distributed else None
+    stats = train_batch(model, rows, device, bf16, norm=norm)
+    dist.sum_gradients(ranks, trainable_parameters(model))
+    return dist.sum_stats(ranks, stats)
+
+
+def _evaluate(model, examples, device: str, bf16: bool, ranks: dist.Ranks) -> StepStats:
+    """Loss and accuracy over `examples`, each rank taking its share."""
+    model.eval()
+    rows = pack(dist.shard(examples, ranks), TOKEN_BUDGET)
+    return dist.sum_stats(ranks, eval_rows(model, rows, device, bf16))
+
+
+def _small_valid_batch(model, examples, pos: dict, batch_size: int, device: str, bf16: bool,
+                       ranks: dist.Ranks) -> StepStats:
     """OpenAI's per-step `valid_loss`: a small rotating batch of the validation set."""
     size = min(len(examples), max(batch_size, 4))
     start = pos["valid_cursor"] % len(examples)
     chosen = [examples[(start + i) % len(examples)] for i in range(size)]
     pos["valid_cursor"] = start + size
-    model.eval()
-    return eval_rows(model, pack(chosen, TOKEN_BUDGET), device, bf16)
+    return _evaluate(model, chosen, device, bf16, ranks)
 
 
 __all__ = ["ConfigError", "TrainConfig", "TrainResult", "TrainingError", "train"]
@@ -239,16 +278,14 @@ def _non_finite(loss: float, step: int, out: Path) -> None:
 
 
 def _metrics(model, stats: StepStats, valid_set, pos: dict, evaluate: bool, epoch_end: bool,
-             batch_size: int, device: str, bf16: bool) -> dict:
+             batch_size: int, device: str, bf16: bool, ranks: dist.Ranks) -> dict:
     valid = None
     if valid_set.examples and evaluate:
-        valid = _small_valid_batch(model, valid_set.examples, pos, batch_size, device, bf16)
+        valid = _small_valid_batch(model, valid_set.examples, pos, batch_size, device, bf16, ranks)
     metrics = step_metrics(pos["step"], stats, valid)
     if valid_set.examples and epoch_end:
         # OpenAI reports the full validation loss with the last step of each epoch.
-        model.eval()
-        rows = pack(valid_set.examples, TOKEN_BUDGET)
-        metrics.update(full_valid_metrics(eval_rows(model, rows, device, bf16)))
+        metrics.update(full_valid_metrics(_evaluate(model, valid_set.examples, device, bf16, ranks)))
     return metrics
 
 
@@ -281,8 +318,8 @@ def _emitter(callbacks: Callback | list[Callback] | None) -> Callback:
     return emit
 
 
-def _device() -> str:
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+def _device(ranks: dist.Ranks) -> str:
+    device = dist.device_for(ranks)
     if device == "cpu":
         configure_threads()
     return device

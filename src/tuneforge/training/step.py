@@ -102,10 +102,12 @@ def total_weight(rows: list[PackedRow]) -> float:
     return max(total, 1e-12)
 
 
-def train_batch(model, rows: list[PackedRow], device: str, bf16: bool) -> StepStats:
-    """Forward and backward over a batch (gradients accumulated across rows), returning its stats."""
+def train_batch(model, rows: list[PackedRow], device: str, bf16: bool,
+                norm: float | None = None) -> StepStats:
+    """Forward and backward over a batch (gradients accumulated across rows), returning its stats. `norm`
+    (default: this batch's own trained tokens) divides the loss: data parallel passes the global batch's."""
     stats = StepStats()
-    norm = total_weight(rows)
+    norm = norm if norm is not None else total_weight(rows)
     for row in rows:
         loss = row_loss(model, row, device, bf16, stats) / norm
         loss.backward()

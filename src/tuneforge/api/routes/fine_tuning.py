@@ -36,6 +36,7 @@ async def create_job(body: JobCreate, project: str = Depends(current_project), d
     req = JobRequest(model=body.model, training_file=body.training_file, validation_file=body.validation_file,
                      hyperparameters=body.chosen_hyperparameters(), suffix=body.suffix, seed=body.seed,
                      metadata=body.metadata, training_type=body.training_type,
+                     max_processes=body.max_processes,
                      integrations=[i.model_dump(exclude_none=True) for i in body.integrations or ()] or None,
                      method=body.method.type if body.method else "supervised")
     job = await run_in_threadpool(service.create_job, db, settings, project, req)

@@ -82,6 +82,9 @@ class JobCreate(BaseModel):
     integrations: list[Integration] | None = Field(None, max_length=16)
     # tuneforge's extension (OpenAI picks this itself): "full" trains every weight instead of a LoRA adapter.
     training_type: Literal["lora", "full"] = "lora"
+    # tuneforge's extension: at most this many training processes (data-parallel ranks, docs/scale.md); the
+    # worker's TUNEFORGE_TRAIN_PROCESSES decides how many it has.
+    max_processes: int | None = Field(None, ge=1, le=1024)
     metadata: dict[Annotated[str, Field(max_length=64)],
                    Annotated[str, Field(max_length=512)]] | None = Field(None, max_length=16)
 
@@ -177,6 +180,7 @@ def job_object(job: Job) -> dict[str, Any]:
         "method": {"type": job.method, job.method: {"hyperparameters": hp}},
         "user_provided_suffix": job.user_provided_suffix,
         "training_type": job.training_type,  # tuneforge's extension: lora | full
+        "max_processes": job.max_processes,  # tuneforge's extension: the cap on training processes
     }
 
 
