@@ -32,13 +32,25 @@ def read_model_meta(folder: str | Path) -> dict:
     return json.loads(path.read_text("utf-8"))
 
 
+def _weights_folder(source: str, settings) -> Path:
+    from tuneforge.models import base_model_folder
+
+    return Path(source) if (Path(source) / "config.json").is_file() else base_model_folder(source, settings)
+
+
 def _load_causal_lm(source: str, settings):
     from transformers import AutoModelForCausalLM
 
-    from tuneforge.models import base_model_folder
+    return AutoModelForCausalLM.from_pretrained(_weights_folder(source, settings), dtype=torch.float32)
 
-    folder = Path(source) if (Path(source) / "config.json").is_file() else base_model_folder(source, settings)
-    return AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+
+def architecture(config: TrainConfig, settings):
+    """The Hugging Face config of the model `build_model` will load (its architecture and widths)."""
+    from transformers import AutoConfig
+
+    init = read_model_meta(config.init_from) if config.init_from else None
+    source = config.init_from if init and init.get("method") == "full" else config.base_model
+    return AutoConfig.from_pretrained(_weights_folder(source, settings))
 
 
 def build_model(config: TrainConfig, settings, device: str):

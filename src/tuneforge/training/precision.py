@@ -7,8 +7,10 @@ the CPU's identity (model name, its bf16/AVX-512 flags, torch version, threads) 
 A CPU without AVX-512 bf16 or AMX instructions is not measured: its bf16 matmuls run on a slow path
 (about 1 GFLOP/s against 121 in fp32 on a 2-core AVX2 EPYC), so fp32 it is.
 
-The probe is the shape of a LoRA step on a small model: a frozen weight (stored in bf16 under bf16, as
-the trainer stores frozen LoRA bases, training/model.py) times ~128 tokens, forward and backward.
+The probe is the trainer's own step (training/step.py) on two layers of the model being trained, built as
+the trainer builds it (LoRA with frozen weights stored in bf16 under bf16, or full), on a ~128-token row:
+on a 2-core Zen 4 with AVX-512 bf16, bf16 took 2.5x fp32's time per real step (casts and small-matrix bf16
+kernels outweigh the faster matmul), which a lone big matmul would not show.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ CACHE_FILE = "train-precision.json"
 
 
 def cpu_identity() -> dict:
-    """What decides the answer: the CPU model, its relevant flags, torch's version and thread count."""
+    """The CPU model, its relevant flags, torch's version and thread count."""
     import torch
 
     model, flags = "unknown", set()
@@ -42,39 +44,82 @@ def cpu_identity() -> dict:
     return {"cpu": model, "flags": relevant, "torch": torch.__version__, "threads": torch.get_num_threads()}
 
 
-def _probe_seconds(bf16: bool, tokens: int = 128, width: int = 576, out: int = 1536, reps: int = 20) -> float:
+def _probe_model(model_config, method: str, bf16: bool):
+    """Two layers of the model being trained (its own architecture and widths, a small vocabulary), as the
+    trainer builds it: LoRA on every projection with frozen weights stored in bf16 under bf16, or all
+    weights trainable."""
+    import copy
+
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from tuneforge.training.config import DEFAULT_TARGETS
+    from tuneforge.training.model import freeze_linears_to_bf16
+
+    small = copy.deepcopy(model_config)
+    small.num_hidden_layers = min(2, getattr(small, "num_hidden_layers", 2))
+    small.vocab_size = min(getattr(small, "vocab_size", 4096), 4096)
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(small, dtype=torch.float32)
+    if method == "lora":
+        present = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+        model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, task_type="CAUSAL_LM",
+                                                 target_modules=[t for t in DEFAULT_TARGETS if t in present]))
+        if bf16:
+            freeze_linears_to_bf16(model)
+    return model
+
+
+def _probe_seconds(model_config, method: str, bf16: bool, tokens: int = 128, reps: int = 6) -> float:
+    """Best time of the trainer's own forward and backward (training/step.py) on a ~128-token packed row,
+    the size of a support-chat example."""
     import torch
 
-    weight = torch.randn(out, width) / width**0.5
-    if bf16:
-        weight = weight.to(torch.bfloat16)
-    x = torch.randn(tokens, width, requires_grad=True)
+    from tuneforge.training.dataset import PackedRow
+    from tuneforge.training.step import train_batch
+
+    model = _probe_model(model_config, method, bf16)
+    ids = torch.randint(0, model.config.vocab_size, (1, tokens + 1))
+    row = PackedRow(input_ids=ids[:, :-1], position_ids=torch.arange(tokens)[None], targets=ids[0, 1:],
+                    weights=None, n_examples=1, seq_correct=[torch.arange(tokens)])
     best = float("inf")
-    for i in range(reps + 3):
+    for i in range(reps + 2):
         start = time.perf_counter()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            y = torch.nn.functional.linear(x, weight)
-        y.float().square().mean().backward()
-        x.grad = None
-        if i >= 3:  # the first calls pick kernels
+        train_batch(model, [row], "cpu", bf16)
+        model.zero_grad(set_to_none=True)
+        if i >= 2:  # the first calls pick kernels
             best = min(best, time.perf_counter() - start)
     return best
 
 
-def measure_cpu() -> dict:
-    """{"bf16": bool, "fp32_ms", "bf16_ms"} for this CPU (no measurement without fast bf16 flags)."""
+def measure_cpu(model_config, method: str) -> dict:
+    """{"bf16": bool, "fp32_ms", "bf16_ms"} for this CPU and model shape (no measurement without fast
+    bf16 instructions)."""
     identity = cpu_identity()
     if not any(f in identity["flags"] for f in FAST_BF16_FLAGS):
         return {"bf16": False, "reason": "no AVX-512 bf16 or AMX instructions"}
-    fp32, bf16 = _probe_seconds(False), _probe_seconds(True)
+    import torch
+
+    state = torch.get_rng_state()  # the probe must not change the run's random stream
+    try:
+        fp32, bf16 = _probe_seconds(model_config, method, False), _probe_seconds(model_config, method, True)
+    finally:
+        torch.set_rng_state(state)
     return {"bf16": bf16 < BF16_MARGIN * fp32, "fp32_ms": round(fp32 * 1e3, 3),
             "bf16_ms": round(bf16 * 1e3, 3)}
 
 
-def cpu_prefers_bf16(cache_dir: Path | None) -> bool:
-    """The cached answer for this CPU, measured the first time it is asked."""
-    identity = cpu_identity()
-    key = json.dumps(identity, sort_keys=True)
+def cache_key(model_config, method: str) -> str:
+    """What decides the answer: the CPU (cpu_identity) and the shape of the model trained."""
+    keys = ("model_type", "hidden_size", "intermediate_size", "num_attention_heads", "num_key_value_heads")
+    shape = {"method": method, **{k: getattr(model_config, k, None) for k in keys}}
+    return json.dumps({**cpu_identity(), **shape}, sort_keys=True)
+
+
+def cpu_prefers_bf16(cache_dir: Path | None, model_config, method: str) -> bool:
+    """The cached answer for this CPU and model shape, measured the first time it is asked."""
+    key = cache_key(model_config, method)
     path = Path(cache_dir) / CACHE_FILE if cache_dir else None
     known: dict = {}
     if path and path.is_file():
@@ -84,7 +129,7 @@ def cpu_prefers_bf16(cache_dir: Path | None) -> bool:
             known = {}  # a damaged cache is measured again
     if isinstance(known.get(key), dict) and isinstance(known[key].get("bf16"), bool):
         return known[key]["bf16"]
-    result = measure_cpu()
+    result = measure_cpu(model_config, method)
     if path:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -96,9 +141,11 @@ def cpu_prefers_bf16(cache_dir: Path | None) -> bool:
     return result["bf16"]
 
 
-def use_bf16(precision: str, device: str, server_choice: str = "auto", cache_dir: Path | None = None) -> bool:
+def use_bf16(precision: str, device: str, server_choice: str = "auto", cache_dir: Path | None = None,
+             model_config=None, method: str = "lora") -> bool:
     """bf16 autocast for this run? `precision`: the run's "auto" | "bf16" | "fp32"; `server_choice` (the
-    `train_precision` setting, TUNEFORGE_TRAIN_PRECISION) decides what "auto" means."""
+    `train_precision` setting, TUNEFORGE_TRAIN_PRECISION) decides what "auto" means; `model_config` (the
+    Hugging Face config of the model trained) and `method` shape the CPU probe."""
     if precision == "auto":
         precision = server_choice
     if precision in ("fp32", "bf16"):
@@ -107,4 +154,6 @@ def use_bf16(precision: str, device: str, server_choice: str = "auto", cache_dir
         import torch
 
         return torch.cuda.is_bf16_supported()
-    return cpu_prefers_bf16(cache_dir)
+    if model_config is None:  # nothing to measure with: fp32 is never the slow choice by much
+        return False
+    return cpu_prefers_bf16(cache_dir, model_config, method)

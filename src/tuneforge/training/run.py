@@ -69,9 +69,11 @@ def configure_threads() -> int:
 def use_bf16(config: TrainConfig, device: str) -> bool:
     """The run's precision (training/precision.py: "auto" measures what this machine trains fastest)."""
     from tuneforge.settings import get_settings
+    from tuneforge.training.model import architecture
 
     settings = get_settings()
-    return precision.use_bf16(config.precision, device, settings.train_precision, settings.cache_dir)
+    return precision.use_bf16(config.precision, device, settings.train_precision, settings.cache_dir,
+                              architecture(config, settings), config.method)
 
 
 def _lr_lambda(total: int, warmup: int) -> Callable[[int], float]:
