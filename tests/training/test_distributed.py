@@ -70,3 +70,68 @@ def test_rank_zero_alone_reports_and_saves(one_and_two_ranks):
     assert kinds.count("step") == 9
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-3", "step-6", "step-9"]
     assert (out / "final" / "adapter_model.safetensors").is_file()
+
+
+@pytest.fixture(scope="module")
+def full_one_and_two_ranks(tiny_model, tmp_path_factory):
+    """Full fine-tunes: two ranks shard the model (FSDP2) instead of each holding all of it."""
+    from testkit import write_jsonl
+    from trainkit import chat_rows
+
+    work = tmp_path_factory.mktemp("fsdp")
+    train = write_jsonl(work / "train.jsonl", chat_rows(7))
+    valid = write_jsonl(work / "valid.jsonl", chat_rows(3))
+    runs = {}
+    for n in (1, 2):
+        out = work / f"out-{n}"
+        config = base_config(tiny_model, train, out, validation_file=str(valid), method="full", n_epochs=2,
+                             batch_size=3, learning_rate_multiplier=0.5, min_examples=1)
+        code, events, err = launch(config, work, n)
+        assert code == 0, (events[-1:], err[-3000:])
+        runs[n] = (out, events, config)
+    return runs
+
+
+def test_a_sharded_full_fine_tune_follows_the_one_process_curve(full_one_and_two_ranks):
+    (one, _, _), (two, events, _) = full_one_and_two_ranks[1], full_one_and_two_ranks[2]
+    assert events[0]["layout"] == "sharded (FSDP2)" and events[0]["processes"] == 2
+    a, b = curve(one), curve(two)
+    # 7 examples, batch 3: the last batch of each epoch has one example, so rank 1 runs a weightless pass.
+    assert len(a) == len(b) == 6
+    for ra, rb in zip(a, b, strict=True):
+        for column in ("train_loss", "valid_loss", "full_valid_loss"):
+            if ra[column]:
+                assert float(rb[column]) == pytest.approx(float(ra[column]), rel=LOSS_TOLERANCE), \
+                    (column, ra["step"])
+
+
+def test_a_sharded_run_saves_whole_weights_that_load_as_a_plain_model(full_one_and_two_ranks):
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    (one, _, _), (two, _, _) = full_one_and_two_ranks[1], full_one_and_two_ranks[2]
+    mine = load_file(two / "final" / "model.safetensors")
+    theirs = load_file(one / "final" / "model.safetensors")
+    assert mine.keys() == theirs.keys()
+    for name, tensor in theirs.items():
+        assert mine[name].shape == tensor.shape  # whole tensors, not one rank's shard
+        assert torch.allclose(mine[name], tensor, atol=1e-4, rtol=1e-3), name
+    AutoModelForCausalLM.from_pretrained(two / "final")  # a plain Hugging Face folder
+    state = torch.load(two / "checkpoints" / "step-3" / "training_state.pt", weights_only=False)
+    assert state["optimizer_format"] == "by_name"
+
+
+def test_a_sharded_run_resumes_from_its_checkpoint(full_one_and_two_ranks, tmp_path):
+    import shutil
+
+    (two, _, config) = full_one_and_two_ranks[2]
+    out = tmp_path / "resumed"
+    shutil.copytree(two / "checkpoints", out / "checkpoints")
+    shutil.rmtree(out / "checkpoints" / "step-6")  # as if the run had died during its second epoch
+    code, events, err = launch({**config, "output_dir": str(out), "resume": True}, tmp_path, 2)
+    assert code == 0, err[-3000:]
+    assert events[0]["resumed_from_step"] == 3
+    resumed = [e["train_loss"] for e in events if e["type"] == "step"]
+    straight = [float(r["train_loss"]) for r in curve(two)][3:]
+    assert resumed == pytest.approx(straight, rel=LOSS_TOLERANCE)

@@ -49,17 +49,22 @@ def restore_rng(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(output_dir: str | Path, step: int, model, optimizer, scheduler, position: dict,
-                    config, tokenizer, keep: int, metrics: dict) -> Path:
+def save_checkpoint(output_dir: str | Path, step: int, model, optimizer_state: dict, scheduler,
+                    position: dict, config, tokenizer, keep: int, metrics: dict, *,
+                    model_state: dict | None = None, optimizer_format: str | None = None) -> Path:
+    """`model_state`: whole weights gathered from a sharded model (None: the model saves its own);
+    `optimizer_format`: how `optimizer_state` is keyed when not as optimizer.state_dict() is
+    (training/parallel.py)."""
     root = checkpoints_dir(output_dir)
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{step}"
     tmp = root / f".step-{step}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    save_model(model, tmp, config, tokenizer, extra={"step": step, "metrics": metrics})
-    torch.save({"step": step, "position": position, "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "rng": rng_state(), "metrics": metrics},
-               tmp / STATE_FILE)
+    save_model(model, tmp, config, tokenizer, extra={"step": step, "metrics": metrics},
+               state_dict=model_state)
+    torch.save({"step": step, "position": position, "optimizer": optimizer_state,
+                "optimizer_format": optimizer_format, "scheduler": scheduler.state_dict(), "rng": rng_state(),
+                "metrics": metrics}, tmp / STATE_FILE)
     if final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)
@@ -74,18 +79,24 @@ def load_model_weights(model, folder: Path, method: str) -> None:
     """Put a checkpoint's weights into an already built model of the same shape."""
     from safetensors.torch import load_file
 
-    files = sorted(folder.glob("*.safetensors"))
     if method == "lora":
         from peft.utils import set_peft_model_state_dict
 
         set_peft_model_state_dict(model, load_file(folder / "adapter_model.safetensors"))
         return
-    state = {}
-    for f in files:
-        state.update(load_file(f))
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing, unexpected = model.load_state_dict(read_full_weights(folder), strict=False)
     if unexpected:
         raise RuntimeError(f"{folder}: checkpoint does not match the model ({unexpected[:3]} ...).")
+
+
+def read_full_weights(folder: Path) -> dict[str, torch.Tensor]:
+    """Every tensor of a full model folder's safetensors files."""
+    from safetensors.torch import load_file
+
+    state = {}
+    for f in sorted(folder.glob("*.safetensors")):
+        state.update(load_file(f))
+    return state
 
 
 def saved_step_and_metrics(folder: Path) -> tuple[int, dict]:

@@ -92,6 +92,17 @@ def shard(items: list, ranks: Ranks) -> list:
     return items[ranks.rank::ranks.size]
 
 
+# What gloo and NCCL say when the other end of a collective has gone away.
+_PEER_GONE = ("Connection closed by peer", "Connection reset by peer", "Broken pipe", "NCCL communicator",
+              "Timed out", "timed out")
+
+
+def peer_lost(exc: BaseException) -> bool:
+    """Whether `exc` (raised in a collective, ours or FSDP2's) means another rank is gone."""
+    return isinstance(exc, RankLost | dist.DistError) or (
+        isinstance(exc, RuntimeError) and any(s in str(exc) for s in _PEER_GONE))
+
+
 def _collective(fn):
     """Run one collective; a peer that is gone turns into RankLost."""
     try:
@@ -106,6 +117,14 @@ def sum_floats(ranks: Ranks, values: list[float]) -> list[float]:
     t = torch.tensor(values, dtype=torch.float64)
     _collective(lambda: dist.all_reduce(t))
     return t.tolist()
+
+
+def max_int(ranks: Ranks, value: int) -> int:
+    if not ranks.distributed:
+        return value
+    t = torch.tensor([value], dtype=torch.int64)
+    _collective(lambda: dist.all_reduce(t, op=dist.ReduceOp.MAX))
+    return int(t.item())
 
 
 def any_rank(ranks: Ranks, flag: bool) -> bool:

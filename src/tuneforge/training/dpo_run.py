@@ -144,7 +144,8 @@ class DPORun:
         _report_restored(self.existing, self.emit)
 
     def _save(self) -> Path:
-        return ckpt.save_checkpoint(self.out, self.pos["step"], self.model, self.optimizer, self.scheduler,
+        return ckpt.save_checkpoint(self.out, self.pos["step"], self.model, self.optimizer.state_dict(),
+                                    self.scheduler,
                                     dict(self.pos), self.config, self.tokenizer,
                                     self.config.checkpoints_to_keep, self.last_metrics)
 

@@ -91,13 +91,18 @@ def causal_lm_parts(model):
     return inner.get_decoder(), inner.get_output_embeddings(), softcap
 
 
-def save_model(model, folder: Path, config: TrainConfig, tokenizer, extra: dict | None = None) -> Path:
-    """Write the model to `folder` atomically (temp folder, then rename)."""
+def save_model(model, folder: Path, config: TrainConfig, tokenizer, extra: dict | None = None,
+               state_dict: dict | None = None) -> Path:
+    """Write the model to `folder` atomically (temp folder, then rename); `state_dict`: the weights to write
+    when the model's own are sharded."""
     folder = Path(folder)
     tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    model.save_pretrained(tmp)
+    if state_dict is None:
+        model.save_pretrained(tmp)
+    else:
+        model.save_pretrained(tmp, state_dict=state_dict)
     base = config.base_model
     if config.init_from:
         base = read_model_meta(config.init_from).get("base_model") or base

@@ -26,12 +26,12 @@ from tuneforge.training.dataset import DatasetError, batches_for_epoch, encode_r
 from tuneforge.training.hparams import Hyperparameters, resolve
 from tuneforge.training.metrics import ResultsCSV, full_valid_metrics, step_metrics
 from tuneforge.training.model import (
-    build_model,
     freeze_linears_to_bf16,
     read_model_meta,
     save_model,
     trainable_parameters,
 )
+from tuneforge.training.parallel import Layout
 from tuneforge.training.step import StepStats, eval_rows, total_weight, train_batch
 
 Event = dict
@@ -104,7 +104,9 @@ def train(config: TrainConfig, callbacks: Callback | list[Callback] | None = Non
 
             return train_dpo(config, callbacks, should_stop)
         return _train_supervised(config, callbacks, should_stop, ranks)
-    except dist.RankLost as exc:
+    except Exception as exc:
+        if not (ranks.distributed and dist.peer_lost(exc)):
+            raise
         raise TrainingError(f"Data-parallel training stopped: {exc}. The checkpoints saved so far are "
                             "intact; a job retries from the last one.", "rank_lost") from exc
     finally:
@@ -128,10 +130,11 @@ def _train_supervised(config: TrainConfig, callbacks: Callback | list[Callback] 
     hp: Hyperparameters = resolve(config, n)
     total_steps = math.ceil(n / hp.batch_size) * hp.n_epochs
     bf16 = use_bf16(config, device)
-    model, optimizer, scheduler = _build(config, settings, device, bf16, hp.learning_rate, total_steps)
-    dist.broadcast_parameters(ranks, trainable_parameters(model))
+    layout = Layout(ranks, config.method)
+    model, optimizer, scheduler = _build(config, settings, device, bf16, hp.learning_rate, total_steps,
+                                         layout)
     pos = {"epoch": 0, "batch": 0, "step": 0, "elapsed_tokens": 0, "elapsed_examples": 0, "valid_cursor": 0}
-    existing, resumed = _resume(out, model, optimizer, scheduler, config, emit) if config.resume \
+    existing, resumed = _resume(out, model, optimizer, scheduler, config, emit, layout) if config.resume \
         else ([], None)
     pos = resumed or pos
     if not ranks.main:  # the same weights, but each rank its own dropout masks
@@ -141,14 +144,17 @@ def _train_supervised(config: TrainConfig, callbacks: Callback | list[Callback] 
     emit({"type": "started", "total_steps": total_steps, "hyperparameters": hp.public(),
           "resumed_from_step": resumed_from, "learning_rate": hp.learning_rate, "n_examples": n,
           "n_truncated": train_set.n_truncated, "n_skipped": train_set.n_skipped, "bf16": bf16,
-          "device": device, "method": config.method, "processes": ranks.size})
+          "device": device, "method": config.method, "processes": ranks.size, "layout": layout.name})
     _report_restored(existing, emit)
 
     def save(metrics: dict) -> Path | None:
+        weights = layout.model_state(model)  # every rank takes part in gathering a sharded model
+        optimizer_state, optimizer_format = layout.optimizer_state(model, optimizer)
         if not ranks.main:
             return None
-        return ckpt.save_checkpoint(out, pos["step"], model, optimizer, scheduler, dict(pos), config,
-                                    tokenizer, config.checkpoints_to_keep, metrics)
+        return ckpt.save_checkpoint(out, pos["step"], layout.inner(model), optimizer_state, scheduler,
+                                    dict(pos), config, tokenizer, config.checkpoints_to_keep, metrics,
+                                    model_state=weights, optimizer_format=optimizer_format)
 
     eval_every = config.eval_every or max(1, total_steps // 10)
     started, tokens_this_run, steps_this_run = time.monotonic(), 0, 0
@@ -163,7 +169,7 @@ def _train_supervised(config: TrainConfig, callbacks: Callback | list[Callback] 
                                    last_metrics)
             batch = batches[pos["batch"]]
             mine = [train_set.examples[i] for i in dist.shard(batch, ranks)]
-            stats = _train_step(model, mine, device, bf16, ranks)
+            stats = _train_step(model, mine, train_set.examples[batch[0]], device, bf16, layout)
             if not math.isfinite(stats.loss):
                 _non_finite(stats.loss, pos["step"] + 1, out)
             _apply_step(model, optimizer, scheduler, pos, stats.n_input_tokens, len(batch))
@@ -171,7 +177,7 @@ def _train_supervised(config: TrainConfig, callbacks: Callback | list[Callback] 
             steps_this_run += 1
             evaluate = pos["step"] % eval_every == 0 or pos["step"] == total_steps
             last_metrics = _metrics(model, stats, valid_set, pos, evaluate, pos["batch"] == len(batches),
-                                    hp.batch_size, device, bf16, ranks)
+                                    hp.batch_size, device, bf16, layout)
             if results is not None:
                 results.write({**last_metrics, "elapsed_tokens": pos["elapsed_tokens"],
                                "elapsed_examples": pos["elapsed_examples"]})
@@ -189,10 +195,11 @@ def _train_supervised(config: TrainConfig, callbacks: Callback | list[Callback] 
               "metrics": dict(last_metrics)})
         emit({"type": "epoch_end", "epoch": epoch, **full})
 
+    weights = layout.model_state(model)
     if not ranks.main:
         return TrainResult("succeeded", str(out), hp.public(), pos["step"], pos["elapsed_tokens"],
                            last_metrics)
-    final = _save_final(model, out, config, tokenizer, hp, pos["step"])
+    final = _save_final(layout.inner(model), out, config, tokenizer, hp, pos["step"], weights)
     emit({"type": "completed", "output_dir": str(out), "model_dir": str(final),
           "trained_tokens": pos["elapsed_tokens"],
           "results_csv": str(out / "results.csv"), "metrics": dict(last_metrics)})
@@ -200,32 +207,36 @@ def _train_supervised(config: TrainConfig, callbacks: Callback | list[Callback] 
                        str(final), train_set.n_truncated)
 
 
-def _train_step(model, examples, device: str, bf16: bool, ranks: dist.Ranks) -> StepStats:
+def _train_step(model, examples, filler, device: str, bf16: bool, layout: Layout) -> StepStats:
     """Forward and backward over this rank's share of a batch; returns the whole batch's stats, with the
-    gradients summed over ranks. The loss is divided by the global batch's trained tokens."""
+    gradients summed over ranks. The loss is divided by the global batch's trained tokens. `filler`: an
+    example of the batch, run with no weight where a sharded rank has fewer rows than another."""
+    ranks = layout.ranks
     model.train()
     rows = pack(examples, TOKEN_BUDGET)
-    norm = dist.sum_floats(ranks, [total_weight(rows)])[0] if ranks.distributed else None
-    stats = train_batch(model, rows, device, bf16, norm=norm)
-    dist.sum_gradients(ranks, trainable_parameters(model))
+    norm = dist.sum_floats(ranks, [total_weight(rows)])[0] / layout.loss_scale if ranks.distributed else None
+    padding = layout.padding(rows, pack([filler], TOKEN_BUDGET))
+    stats = train_batch(model, rows, device, bf16, norm=norm, padding=padding)
+    layout.after_backward(model)
     return dist.sum_stats(ranks, stats)
 
 
-def _evaluate(model, examples, device: str, bf16: bool, ranks: dist.Ranks) -> StepStats:
+def _evaluate(model, examples, device: str, bf16: bool, layout: Layout) -> StepStats:
     """Loss and accuracy over `examples`, each rank taking its share."""
     model.eval()
-    rows = pack(dist.shard(examples, ranks), TOKEN_BUDGET)
-    return dist.sum_stats(ranks, eval_rows(model, rows, device, bf16))
+    rows = pack(dist.shard(examples, layout.ranks), TOKEN_BUDGET)
+    padding = layout.padding(rows, pack(examples[:1], TOKEN_BUDGET))
+    return dist.sum_stats(layout.ranks, eval_rows(model, rows, device, bf16, padding=padding))
 
 
 def _small_valid_batch(model, examples, pos: dict, batch_size: int, device: str, bf16: bool,
-                       ranks: dist.Ranks) -> StepStats:
+                       layout: Layout) -> StepStats:
     """OpenAI's per-step `valid_loss`: a small rotating batch of the validation set."""
     size = min(len(examples), max(batch_size, 4))
     start = pos["valid_cursor"] % len(examples)
     chosen = [examples[(start + i) % len(examples)] for i in range(size)]
     pos["valid_cursor"] = start + size
-    return _evaluate(model, chosen, device, bf16, ranks)
+    return _evaluate(model, chosen, device, bf16, layout)
 
 
 __all__ = ["ConfigError", "TrainConfig", "TrainResult", "TrainingError", "train"]
@@ -248,7 +259,8 @@ def _load_data(config: TrainConfig, tokenizer):
     return train_set, valid_set
 
 
-def _resume(out: Path, model, optimizer, scheduler, config: TrainConfig, emit: Callback):
+def _resume(out: Path, model, optimizer, scheduler, config: TrainConfig, emit: Callback,
+            layout: Layout | None = None):
     """Restore the newest readable checkpoint, falling back past unreadable ones (a truncated or corrupt
     file, e.g. a crash while saving); returns (the checkpoints still usable, the position or None)."""
     existing = ckpt.list_checkpoints(out)
@@ -256,8 +268,8 @@ def _resume(out: Path, model, optimizer, scheduler, config: TrainConfig, emit: C
         folder = existing[-1]
         try:
             state = ckpt.load_training_state(folder)
-            ckpt.load_model_weights(model, folder, config.method)
-            optimizer.load_state_dict(state["optimizer"])
+            layout = layout or Layout(dist.Ranks(), config.method)
+            layout.load(model, optimizer, folder, state, config.method)
             scheduler.load_state_dict(state["scheduler"])
             position = dict(state["position"])
         except Exception as exc:  # any unreadable part makes the checkpoint unusable: try the one before
@@ -280,22 +292,26 @@ def _non_finite(loss: float, step: int, out: Path) -> None:
 
 
 def _metrics(model, stats: StepStats, valid_set, pos: dict, evaluate: bool, epoch_end: bool,
-             batch_size: int, device: str, bf16: bool, ranks: dist.Ranks) -> dict:
+             batch_size: int, device: str, bf16: bool, layout: Layout) -> dict:
     valid = None
     if valid_set.examples and evaluate:
-        valid = _small_valid_batch(model, valid_set.examples, pos, batch_size, device, bf16, ranks)
+        valid = _small_valid_batch(model, valid_set.examples, pos, batch_size, device, bf16, layout)
     metrics = step_metrics(pos["step"], stats, valid)
     if valid_set.examples and epoch_end:
         # OpenAI reports the full validation loss with the last step of each epoch.
-        metrics.update(full_valid_metrics(_evaluate(model, valid_set.examples, device, bf16, ranks)))
+        metrics.update(full_valid_metrics(_evaluate(model, valid_set.examples, device, bf16, layout)))
     return metrics
 
 
-def _build(config: TrainConfig, settings, device: str, bf16: bool, lr: float, total_steps: int):
-    """The model (LoRA adapter or every weight trainable, per `config.method`), AdamW and the schedule."""
+def _build(config: TrainConfig, settings, device: str, bf16: bool, lr: float, total_steps: int,
+           layout: Layout | None = None):
+    """The model (LoRA adapter or every weight trainable, per `config.method`, laid out over the ranks;
+    default: one process), AdamW and the schedule."""
     random.seed(config.seed)
     torch.manual_seed(config.seed)
-    model = build_model(config, settings, device)
+    layout = layout or Layout(dist.Ranks(), config.method)
+    model = layout.build(config, settings, device)
+    layout.after_build(model)
     if bf16 and device == "cpu" and config.method == "lora":
         freeze_linears_to_bf16(model)
     optimizer = torch.optim.AdamW(trainable_parameters(model), lr=lr, weight_decay=0.0)
@@ -304,8 +320,9 @@ def _build(config: TrainConfig, settings, device: str, bf16: bool, lr: float, to
     return model, optimizer, scheduler
 
 
-def _save_final(model, out: Path, config: TrainConfig, tokenizer, hp: Hyperparameters, step: int) -> Path:
-    return save_model(model, out / "final", config, tokenizer,
+def _save_final(model, out: Path, config: TrainConfig, tokenizer, hp: Hyperparameters, step: int,
+                weights: dict | None = None) -> Path:
+    return save_model(model, out / "final", config, tokenizer, state_dict=weights,
                       extra={"hyperparameters": hp.public(), "learning_rate": hp.learning_rate,
                              "lora": config.to_json()["lora"] if config.method == "lora" else None,
                              "seed": config.seed, "step": step})

@@ -59,18 +59,35 @@ def _head(lm_head, hidden: torch.Tensor, bf16: bool) -> torch.Tensor:
     return F.linear(hidden.to(torch.bfloat16), cached[1])
 
 
+class TrainedPositionsLM(torch.nn.Module):
+    """The causal LM's training forward: the decoder, then the vocabulary head on the `keep` positions only.
+
+    A module of its own (not two calls from outside) so that FSDP2 can make it the root of a sharded model
+    and its hooks gather the embeddings and the head around this forward (training/sharding.py)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, position_ids, keep, bf16: bool) -> torch.Tensor:
+        decoder, lm_head, softcap = causal_lm_parts(self.model)
+        with autocast_context(input_ids.device.type, bf16):
+            out = decoder(input_ids=input_ids, position_ids=position_ids, use_cache=False)
+            hidden = out.last_hidden_state[0]
+            logits = _head(lm_head, hidden.index_select(0, keep), bf16)
+        logits = logits.float()
+        return torch.tanh(logits / softcap) * softcap if softcap else logits
+
+
+def trained_positions(model) -> TrainedPositionsLM:
+    return model if isinstance(model, TrainedPositionsLM) else TrainedPositionsLM(model)
+
+
 def row_loss(model, row: PackedRow, device: str, bf16: bool, stats: StepStats) -> torch.Tensor:
     """Sum of per-token losses of one packed row (the caller divides by the batch's total weight)."""
-    decoder, lm_head, softcap = causal_lm_parts(model)
     targets = row.targets.to(device)
     keep = torch.nonzero(targets != IGNORE).flatten()
-    with autocast_context(device, bf16):
-        hidden = decoder(input_ids=row.input_ids.to(device), position_ids=row.position_ids.to(device),
-                         use_cache=False).last_hidden_state[0]
-        logits = _head(lm_head, hidden.index_select(0, keep), bf16)
-    logits = logits.float()
-    if softcap:
-        logits = torch.tanh(logits / softcap) * softcap
+    logits = trained_positions(model)(row.input_ids.to(device), row.position_ids.to(device), keep, bf16)
     picked = targets.index_select(0, keep)
     per_token = F.cross_entropy(logits, picked, reduction="none")
     if row.weights is not None:
@@ -102,21 +119,27 @@ def total_weight(rows: list[PackedRow]) -> float:
     return max(total, 1e-12)
 
 
-def train_batch(model, rows: list[PackedRow], device: str, bf16: bool,
-                norm: float | None = None) -> StepStats:
+def train_batch(model, rows: list[PackedRow], device: str, bf16: bool, norm: float | None = None,
+                padding: list[PackedRow] = ()) -> StepStats:
     """Forward and backward over a batch (gradients accumulated across rows), returning its stats. `norm`
-    (default: this batch's own trained tokens) divides the loss: data parallel passes the global batch's."""
+    (default: this batch's own trained tokens) divides the loss: data parallel passes the global batch's.
+    `padding` rows run forward and backward with no weight and are not counted (training/parallel.py)."""
     stats = StepStats()
     norm = norm if norm is not None else total_weight(rows)
     for row in rows:
         loss = row_loss(model, row, device, bf16, stats) / norm
         loss.backward()
+    for row in padding:
+        (row_loss(model, row, device, bf16, StepStats()) * 0.0).backward()
     return stats
 
 
 @torch.no_grad()
-def eval_rows(model, rows: list[PackedRow], device: str, bf16: bool) -> StepStats:
+def eval_rows(model, rows: list[PackedRow], device: str, bf16: bool,
+              padding: list[PackedRow] = ()) -> StepStats:
     stats = StepStats()
     for row in rows:
         row_loss(model, row, device, bf16, stats)
+    for row in padding:
+        row_loss(model, row, device, bf16, StepStats())
     return stats
