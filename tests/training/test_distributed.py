@@ -30,26 +30,31 @@ def curve(out: Path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
-@pytest.fixture(scope="module")
-def one_and_two_ranks(tiny_model, tmp_path_factory):
+def run_one_and_two(work: Path, tiny_model: str, n_train: int, n_valid: int, **options) -> dict:
+    """The same run in one process and in two ranks: {processes: (output_dir, events, config)}."""
     from testkit import write_jsonl
     from trainkit import chat_rows
 
-    work = tmp_path_factory.mktemp("ddp")
-    train = write_jsonl(work / "train.jsonl", chat_rows(11))
-    valid = write_jsonl(work / "valid.jsonl", chat_rows(5))
+    train = write_jsonl(work / "train.jsonl", chat_rows(n_train))
+    valid = write_jsonl(work / "valid.jsonl", chat_rows(n_valid))
     runs = {}
     for n in (1, 2):
         out = work / f"out-{n}"
-        # 11 examples, batch 4: the last batch of each epoch is 3, so one rank gets one example fewer.
-        code, events, err = launch(base_config(tiny_model, train, out, validation_file=str(valid)), work, n)
-        assert code == 0, err[-3000:]
-        runs[n] = (out, events)
+        config = base_config(tiny_model, train, out, validation_file=str(valid), **options)
+        code, events, err = launch(config, work, n)
+        assert code == 0, (events[-1:], err[-3000:])
+        runs[n] = (out, events, config)
     return runs
 
 
+@pytest.fixture(scope="module")
+def one_and_two_ranks(tiny_model, tmp_path_factory):
+    # 11 examples, batch 4: the last batch of each epoch is 3, so one rank gets one example fewer.
+    return run_one_and_two(tmp_path_factory.mktemp("ddp"), tiny_model, 11, 5)
+
+
 def test_two_ranks_follow_the_one_process_loss_curve(one_and_two_ranks):
-    (one, _), (two, _) = one_and_two_ranks[1], one_and_two_ranks[2]
+    (one, _, _), (two, _, _) = one_and_two_ranks[1], one_and_two_ranks[2]
     a, b = curve(one), curve(two)
     assert [r["step"] for r in a] == [r["step"] for r in b] == [str(i) for i in range(1, 10)]
     for ra, rb in zip(a, b, strict=True):
@@ -63,7 +68,7 @@ def test_two_ranks_follow_the_one_process_loss_curve(one_and_two_ranks):
 
 
 def test_rank_zero_alone_reports_and_saves(one_and_two_ranks):
-    out, events = one_and_two_ranks[2]
+    out, events, _ = one_and_two_ranks[2]
     kinds = [e["type"] for e in events]
     assert kinds.count("started") == 1 and kinds.count("completed") == 1, kinds
     assert events[0]["processes"] == 2
@@ -75,21 +80,8 @@ def test_rank_zero_alone_reports_and_saves(one_and_two_ranks):
 @pytest.fixture(scope="module")
 def full_one_and_two_ranks(tiny_model, tmp_path_factory):
     """Full fine-tunes: two ranks shard the model (FSDP2) instead of each holding all of it."""
-    from testkit import write_jsonl
-    from trainkit import chat_rows
-
-    work = tmp_path_factory.mktemp("fsdp")
-    train = write_jsonl(work / "train.jsonl", chat_rows(7))
-    valid = write_jsonl(work / "valid.jsonl", chat_rows(3))
-    runs = {}
-    for n in (1, 2):
-        out = work / f"out-{n}"
-        config = base_config(tiny_model, train, out, validation_file=str(valid), method="full", n_epochs=2,
-                             batch_size=3, learning_rate_multiplier=0.5, min_examples=1)
-        code, events, err = launch(config, work, n)
-        assert code == 0, (events[-1:], err[-3000:])
-        runs[n] = (out, events, config)
-    return runs
+    return run_one_and_two(tmp_path_factory.mktemp("fsdp"), tiny_model, 7, 3, method="full", n_epochs=2,
+                           batch_size=3, learning_rate_multiplier=0.5, min_examples=1)
 
 
 def test_a_sharded_full_fine_tune_follows_the_one_process_curve(full_one_and_two_ranks):
