@@ -1,8 +1,10 @@
 """Data-parallel training: one process against two torchrun ranks on the same job, in one run.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/data_parallel.py [--examples 64] [--batch-size 8]
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/data_parallel.py [--examples 64] [--batch-size 8] \
+        [--method full]
 
-Both train the built-in base (SmolLM2-135M-Instruct) with the default LoRA on the first `--examples` rows
+Both train the built-in base (SmolLM2-135M-Instruct) with the default LoRA (or, with `--method full`, every
+weight: the two ranks then shard the model with FSDP2) on the first `--examples` rows
 of the bundled support data, one epoch, the same global batch, seed and precision (fp32 on a CPU), through
 the command a job runs (training/launch.py). Prints for each: wall time from launch to the final model,
 the training loop's tokens/s (from its last step event) and the final loss, then the speed ratio and the
@@ -51,17 +53,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--examples", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--method", choices=("lora", "full"), default="lora")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         data = work / "train.jsonl"
         data.write_text("".join(json.dumps(r) + "\n" for r in read_rows(DATA)[:args.examples]), "utf-8")
         config = {"base_model": "smollm2-135m-instruct", "training_file": str(data), "n_epochs": 1,
-                  "batch_size": args.batch_size, "learning_rate_multiplier": 2, "seed": 42,
+                  "batch_size": args.batch_size,
+                  "learning_rate_multiplier": 2 if args.method == "lora" else 0.1,
+                  "seed": 42, "method": args.method,
                   "precision": "fp32" if not _has_cuda() else "auto"}
         one, two = run(config, work, 1), run(config, work, 2)
     print(f"machine: {cpu_name()}, {os.cpu_count()} cores")
-    print(f"{args.examples} examples, 1 epoch, global batch {args.batch_size}, {len(one['losses'])} steps")
+    print(f"{args.method}: {args.examples} examples, 1 epoch, global batch {args.batch_size}, "
+          f"{len(one['losses'])} steps")
     for name, r in (("1 process", one), ("2 ranks", two)):
         print(f"  {name:9}  wall {r['wall']:6.1f} s  loop {r['tokens_per_second']:6.1f} tokens/s  "
               f"final loss {r['losses'][-1]:.4f}")
