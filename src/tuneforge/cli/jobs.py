@@ -16,6 +16,7 @@ from tuneforge.cli.client import ApiKeyOpt, BaseUrlOpt, Client, JsonOpt, make_cl
 from tuneforge.cli.errors import fail
 from tuneforge.cli.files import upload_dataset, when
 from tuneforge.cli.jobs_follow import NOT_FOUND, follow, report_outcome
+from tuneforge.training.config import METHODS
 
 app = typer.Typer(help="Fine-tuning jobs: create, follow, list, inspect, cancel, pause, resume, results.",
                   no_args_is_help=True)
@@ -56,8 +57,8 @@ def create(
     learning_rate_multiplier: Annotated[float | None, typer.Option(
         "--learning-rate-multiplier", help="Scales the default learning rate (default: auto).")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="For reproducible runs.")] = None,
-    method: Annotated[str, typer.Option("--method", help="lora (small adapter, default) or full "
-                                        "(all weights).")] = "lora",
+    method: Annotated[str, typer.Option("--method", help="lora (small adapter, default), qlora "
+                                        "(an adapter on a 4-bit base) or full (all weights).")] = "lora",
     dpo: Annotated[bool, typer.Option("--dpo", help="Preference tuning (OpenAI's method dpo) on a file of "
                                       "preference pairs, instead of supervised.")] = False,
     beta: Annotated[float | None, typer.Option("--beta", help="DPO's beta, 0 < beta <= 2 (default: auto, "
@@ -66,8 +67,8 @@ def create(
     as_json: JsonOpt = False, base_url: BaseUrlOpt = None, api_key: ApiKeyOpt = None,
 ) -> None:
     """Create a fine-tuning job (uploading local files first), then follow it until it ends."""
-    if method not in ("lora", "full"):
-        fail(f"--method {method}: choose lora or full")
+    if method not in METHODS:
+        fail(f"--method {method}: choose lora, qlora or full")
     if beta is not None and not dpo:
         fail("--beta is DPO's setting: add --dpo (and a file of preference pairs)")
     client = make_client(base_url, api_key)

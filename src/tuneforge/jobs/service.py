@@ -7,6 +7,7 @@ worker that is changing the same job.
 
 from __future__ import annotations
 
+import importlib.util
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -46,7 +47,7 @@ class JobRequest:
     metadata: dict[str, str] | None = None
     integrations: list[Any] | None = None
     method: str = "supervised"
-    training_type: str = "lora"  # lora | full (tuneforge's extension field)
+    training_type: str = "lora"  # lora | qlora | full (tuneforge's extension field)
     max_processes: int | None = None  # at most this many training processes (tuneforge's extension field)
     legacy: bool = False
 
@@ -83,12 +84,25 @@ def _check_file(db: Database, settings: Settings, file_id: str | None, project: 
                               param=param, code="invalid_file_purpose")
 
 
+def _check_training_type(req: JobRequest) -> None:
+    if req.training_type != "qlora":
+        return
+    if req.method == "dpo":
+        raise JobRequestError(400, "training_type 'qlora' trains supervised jobs only; use 'lora' for a DPO "
+                                   "job.", param="training_type", code="invalid_training_type")
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise JobRequestError(400, "training_type 'qlora' needs bitsandbytes on this server (pip install "
+                                   "'tuneforge[qlora]'); use 'lora' meanwhile.",
+                              param="training_type", code="invalid_training_type")
+
+
 def create_job(db: Database, settings: Settings, project: str, req: JobRequest) -> Job:
     if req.method not in METHODS:
         raise JobRequestError(
             400, f"method.type {str(req.method)[:40]!r} is not supported by this server; use 'supervised' "
                  "(chat or prompt/completion examples) or 'dpo' (preference pairs: input, preferred_output, "
                  "non_preferred_output).", param="method.type", code="unsupported_method")
+    _check_training_type(req)
     base, init_from = resolve_model(db, settings, req.model, project)
     _check_file(db, settings, req.training_file, project, "training_file")
     _check_file(db, settings, req.validation_file, project, "validation_file")

@@ -11,6 +11,7 @@ import openai
 
 from tuneforge.migrate.errors import MigrateError, describe
 from tuneforge.migrate.source import SourceJob
+from tuneforge.training.config import METHODS
 
 MIGRATED_FROM = "migrated_from"  # the source job id (fixed interface: tests outside rely on it)
 MIGRATED_MODEL = "migrated_model"  # the source's fine-tuned model id, which becomes an alias
@@ -49,7 +50,7 @@ def create_body(job: SourceJob, base: str, training: str, validation: str | None
 
 
 def create_job(target: openai.OpenAI, job: SourceJob, body: dict) -> dict:
-    extra = {"training_type": job.training_type} if job.training_type in ("lora", "full") else None
+    extra = {"training_type": job.training_type} if job.training_type in METHODS else None
     try:
         return target.fine_tuning.jobs.create(**body, extra_body=extra).model_dump()
     except openai.BadRequestError as exc:

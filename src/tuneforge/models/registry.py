@@ -27,6 +27,7 @@ from tuneforge.settings import Settings
 from tuneforge.store.db import Database
 from tuneforge.store.tables_aliases import ModelAlias
 from tuneforge.store.tables_jobs import Checkpoint, FineTunedModel, Job
+from tuneforge.training.config import ADAPTER_METHODS
 
 Kind = Literal["base", "lora", "full"]
 MODEL_META = "tuneforge_model.json"
@@ -70,7 +71,7 @@ def target_from_folder(model_id: str, folder: Path, base: str | None = None,
     base = base or meta.get("base_model")
     if not base and is_adapter:
         base = json.loads((folder / "adapter_config.json").read_text("utf-8")).get("base_model_name_or_path")
-    return ModelTarget(model_id, "lora" if method == "lora" else "full", base or "", folder)
+    return ModelTarget(model_id, "lora" if method in ADAPTER_METHODS else "full", base or "", folder)
 
 
 def _info(row: FineTunedModel) -> FineTunedModelInfo:

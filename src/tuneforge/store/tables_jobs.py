@@ -40,7 +40,7 @@ class Job(Base):
     hyperparameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     resolved_hyperparameters: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     method: Mapped[str] = mapped_column(String(32), default="supervised")
-    training_type: Mapped[str] = mapped_column(String(16), default="lora")  # lora | full
+    training_type: Mapped[str] = mapped_column(String(16), default="lora")  # lora | qlora | full
     # The job's cap on training processes (None: as many as its worker has; docs/scale.md).
     max_processes: Mapped[int | None] = mapped_column(Integer, nullable=True)
     suffix: Mapped[str | None] = mapped_column(String(64), nullable=True)

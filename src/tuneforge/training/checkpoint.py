@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from tuneforge.training.config import is_adapter
 from tuneforge.training.model import MODEL_META, save_model
 
 STATE_FILE = "training_state.pt"
@@ -79,7 +80,7 @@ def load_model_weights(model, folder: Path, method: str) -> None:
     """Put a checkpoint's weights into an already built model of the same shape."""
     from safetensors.torch import load_file
 
-    if method == "lora":
+    if is_adapter(method):
         from peft.utils import set_peft_model_state_dict
 
         set_peft_model_state_dict(model, load_file(folder / "adapter_model.safetensors"))

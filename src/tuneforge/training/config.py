@@ -11,6 +11,14 @@ from typing import Any
 # LoRA defaults chosen by measurement on SmolLM2-135M with the bundled support data (docs/training.md):
 # attention and MLP projections, rank 16, alpha 32.
 DEFAULT_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+# What a job trains: a LoRA adapter, a LoRA adapter on a 4-bit (NF4) copy of the base (QLoRA), or every
+# weight. Both adapter methods save a plain PEFT adapter, served on the base like any other.
+METHODS = ("lora", "qlora", "full")
+ADAPTER_METHODS = ("lora", "qlora")
+
+
+def is_adapter(method: str) -> bool:
+    return method in ADAPTER_METHODS
 
 
 class ConfigError(ValueError):
@@ -97,8 +105,10 @@ class TrainConfig:
         def bad(name: str, why: str) -> ConfigError:
             return ConfigError(f"{source}: '{name}' {why}")
 
-        if self.method not in ("lora", "full"):
-            raise bad("method", f"is {self.method!r}; use 'lora' or 'full'.")
+        if self.method not in METHODS:
+            raise bad("method", f"is {self.method!r}; use 'lora', 'qlora' or 'full'.")
+        if self.method == "qlora" and self.training_method == "dpo":
+            raise bad("method", "'qlora' trains supervised jobs only; use 'lora' for DPO.")
         for name, kind, low in (("n_epochs", int, 1), ("batch_size", int, 1),
                                 ("learning_rate_multiplier", (int, float), 0)):
             value = getattr(self, name)

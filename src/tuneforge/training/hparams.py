@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from tuneforge.training.config import TrainConfig
 
-BASE_LR = {"lora": 1e-3, "full": 1e-5}
+BASE_LR = {"lora": 1e-3, "qlora": 1e-3, "full": 1e-5}
 # DPO pushes the policy away from its own starting point rather than towards fixed text, and the usual DPO
 # rates are far below supervised ones: a tenth of the supervised base rate. With it, auto DPO on the
 # built-in base separates held-out pairs clearly (docs/training.md "Preference tuning (DPO)").

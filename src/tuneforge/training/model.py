@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from tuneforge.training.config import ConfigError, TrainConfig
+from tuneforge.training.config import ADAPTER_METHODS, ConfigError, TrainConfig
 
 MODEL_META = "tuneforge_model.json"
 
@@ -48,26 +48,52 @@ def architecture(config: TrainConfig, settings):
     """The Hugging Face config of the model `build_model` will load (its architecture and widths)."""
     from transformers import AutoConfig
 
+    return AutoConfig.from_pretrained(_weights_folder(_weights_source(config), settings))
+
+
+def _weights_source(config: TrainConfig) -> str:
+    """Where the weights `build_model` starts from: a full fine-tune continued, else the base."""
     init = read_model_meta(config.init_from) if config.init_from else None
-    source = config.init_from if init and init.get("method") == "full" else config.base_model
-    return AutoConfig.from_pretrained(_weights_folder(source, settings))
+    return config.init_from if init and init.get("method") == "full" else config.base_model
 
 
-def build_model(config: TrainConfig, settings, device: str):
-    """The trainable model: a PeftModel (method lora) or the causal LM itself (method full)."""
+def _load_quantized(source: str, settings, device: str, bf16: bool):
+    """QLoRA's base: the causal LM with its linear layers in 4-bit NF4 (double-quantized) through
+    bitsandbytes, computing in bf16 or fp32, and prepared for adapter training (norms in fp32, input
+    gradients on) as PEFT prescribes."""
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError as exc:
+        raise ConfigError("method 'qlora' needs bitsandbytes: pip install 'tuneforge[qlora]'.") from exc
+    from peft import prepare_model_for_kbit_training
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+    quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                                      bnb_4bit_use_double_quant=True,
+                                      bnb_4bit_compute_dtype=torch.bfloat16 if bf16 else torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(_weights_folder(source, settings), dtype=torch.float32,
+                                                 quantization_config=quantization, device_map={"": device})
+    return prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+
+
+def build_model(config: TrainConfig, settings, device: str, bf16: bool = False):
+    """The trainable model: a PeftModel (method lora, or qlora on a 4-bit base) or the causal LM itself
+    (method full)."""
     from peft import LoraConfig, PeftModel, get_peft_model
 
     init = read_model_meta(config.init_from) if config.init_from else None
-    if init and init.get("method") == "full":
-        model = _load_causal_lm(config.init_from, settings)
+    source = _weights_source(config)
+    if config.method == "qlora":
+        model = _load_quantized(source, settings, device, bf16)
     else:
-        model = _load_causal_lm(config.base_model, settings)
-    if init and init.get("method") == "lora":
+        model = _load_causal_lm(source, settings)
+    if init and init.get("method") in ADAPTER_METHODS:
         # Continue the existing adapter: the same LoRA weights are trained further, not a new one stacked.
-        model = PeftModel.from_pretrained(model, config.init_from, is_trainable=(config.method == "lora"))
+        trainable = config.method in ADAPTER_METHODS
+        model = PeftModel.from_pretrained(model, config.init_from, is_trainable=trainable)
         if config.method == "full":
             model = model.merge_and_unload()
-    elif config.method == "lora":
+    elif config.method in ADAPTER_METHODS:
         lora = config.lora
         present = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
         missing = [t for t in lora.target_modules if t not in present]
@@ -81,7 +107,7 @@ def build_model(config: TrainConfig, settings, device: str):
         for p in model.parameters():
             p.requires_grad_(True)
     model.config.use_cache = False
-    return model.to(device)
+    return model if config.method == "qlora" else model.to(device)  # a 4-bit model is placed as loaded
 
 
 def causal_lm_parts(model):

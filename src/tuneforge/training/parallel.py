@@ -25,11 +25,11 @@ class Layout:
             return "sharded (FSDP2)"
         return "replicated" if self.ranks.distributed else "one process"
 
-    def build(self, config, settings, device: str):
+    def build(self, config, settings, device: str, bf16: bool = False):
         """The model to train, the same on every rank: sharded ones are built on the CPU and each rank then
         keeps its shard on `device`."""
         if not self.sharded:
-            return build_model(config, settings, device)
+            return build_model(config, settings, device, bf16)
         from tuneforge.training import sharding
 
         return sharding.shard(build_model(config, settings, "cpu"), self.ranks, device)

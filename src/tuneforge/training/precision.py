@@ -62,7 +62,7 @@ def _probe_model(model_config, method: str, bf16: bool):
     small.vocab_size = min(getattr(small, "vocab_size", 4096), 4096)
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(small, dtype=torch.float32)
-    if method == "lora":
+    if method in ("lora", "qlora"):  # QLoRA's probe: its LoRA part (the 4-bit kernels are not probed)
         present = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
         model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, task_type="CAUSAL_LM",
                                                  target_modules=[t for t in DEFAULT_TARGETS if t in present]))

@@ -21,7 +21,7 @@ from tuneforge.data.limits import min_examples
 from tuneforge.training import checkpoint as ckpt
 from tuneforge.training import distributed as dist
 from tuneforge.training import precision
-from tuneforge.training.config import ConfigError, TrainConfig
+from tuneforge.training.config import ConfigError, TrainConfig, is_adapter
 from tuneforge.training.dataset import DatasetError, batches_for_epoch, encode_rows, load_examples, pack
 from tuneforge.training.hparams import Hyperparameters, resolve
 from tuneforge.training.metrics import ResultsCSV, full_valid_metrics, step_metrics
@@ -310,7 +310,7 @@ def _build(config: TrainConfig, settings, device: str, bf16: bool, lr: float, to
     random.seed(config.seed)
     torch.manual_seed(config.seed)
     layout = layout or Layout(dist.Ranks(), config.method)
-    model = layout.build(config, settings, device)
+    model = layout.build(config, settings, device, bf16)
     layout.after_build(model)
     if bf16 and device == "cpu" and config.method == "lora":
         freeze_linears_to_bf16(model)
@@ -324,7 +324,7 @@ def _save_final(model, out: Path, config: TrainConfig, tokenizer, hp: Hyperparam
                 weights: dict | None = None) -> Path:
     return save_model(model, out / "final", config, tokenizer, state_dict=weights,
                       extra={"hyperparameters": hp.public(), "learning_rate": hp.learning_rate,
-                             "lora": config.to_json()["lora"] if config.method == "lora" else None,
+                             "lora": config.to_json()["lora"] if is_adapter(config.method) else None,
                              "seed": config.seed, "step": step})
 
 

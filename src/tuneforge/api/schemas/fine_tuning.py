@@ -80,8 +80,9 @@ class JobCreate(BaseModel):
     seed: int | None = Field(None, ge=0, le=2147483647)
     # OpenAI's caps: a client could otherwise store thousands of entries on one job.
     integrations: list[Integration] | None = Field(None, max_length=16)
-    # tuneforge's extension (OpenAI picks this itself): "full" trains every weight instead of a LoRA adapter.
-    training_type: Literal["lora", "full"] = "lora"
+    # tuneforge's extension (OpenAI picks this itself): "full" trains every weight instead of a LoRA adapter;
+    # "qlora" trains the adapter on a 4-bit (NF4) copy of the base (needs bitsandbytes on the server).
+    training_type: Literal["lora", "qlora", "full"] = "lora"
     # tuneforge's extension: at most this many training processes (data-parallel ranks, docs/scale.md); the
     # worker's TUNEFORGE_TRAIN_PROCESSES decides how many it has.
     max_processes: int | None = Field(None, ge=1, le=1024)
@@ -179,7 +180,7 @@ def job_object(job: Job) -> dict[str, Any]:
         "integrations": job.integrations, "metadata": job.job_metadata,
         "method": {"type": job.method, job.method: {"hyperparameters": hp}},
         "user_provided_suffix": job.user_provided_suffix,
-        "training_type": job.training_type,  # tuneforge's extension: lora | full
+        "training_type": job.training_type,  # tuneforge's extension: lora | qlora | full
         "max_processes": job.max_processes,  # tuneforge's extension: the cap on training processes
     }
 
