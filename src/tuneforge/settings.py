@@ -175,6 +175,9 @@ class Settings:
     train_precision: str = setting("auto", "TUNEFORGE_TRAIN_PRECISION", "what precision auto means for jobs: "
                                    "auto (bf16 on GPUs; on a CPU what it measured faster), fp32, bf16",
                                    _choice("auto", "fp32", "bf16"))
+    gradient_checkpointing: bool = setting(False, "TUNEFORGE_GRADIENT_CHECKPOINTING", "recompute "
+                                           "activations in the backward pass: less training memory, ~1/3 "
+                                           "more compute", _as_bool)
     warm_trainer: bool = setting(True, "TUNEFORGE_WARM_TRAINER", "fork each job's trainer from a process "
                                  "that imported torch once (off: a fresh subprocess per job)", _as_bool)
     # Where each value came from ("default", "env TUNEFORGE_HOME", "config /path"), for `tuneforge config`.

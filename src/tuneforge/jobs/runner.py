@@ -94,6 +94,7 @@ def write_train_config(db: Database, settings: Settings, job: Job) -> Path:
         "min_examples": min_examples("training", bool(job.legacy)),
         "training_method": job.method or "supervised",  # method.type: supervised | dpo
         "beta": hp.get("beta", "auto"),
+        "gradient_checkpointing": settings.gradient_checkpointing,
     }
     path = folder / "train_config.json"
     tmp = path.with_suffix(".tmp")

@@ -57,6 +57,10 @@ class TrainConfig:
     # "auto": bf16 autocast where it is exact enough (CPU with bf16 support, CUDA); "fp32" turns it off.
     precision: str = "auto"
     checkpoints_to_keep: int = 3
+    # Recompute each decoder layer's activations in the backward pass instead of keeping them: less memory
+    # for long sequences or big models, about a third more compute. The worker sets it from
+    # TUNEFORGE_GRADIENT_CHECKPOINTING.
+    gradient_checkpointing: bool = False
     # Fewest training examples: data.limits.min_examples("training", legacy); the job runner writes it.
     min_examples: int = 10
     # The objective: "supervised" (next-token loss) or "dpo" (preference pairs, docs/training.md).
@@ -133,6 +137,8 @@ class TrainConfig:
         if isinstance(self.min_examples, bool) or not isinstance(self.min_examples, int) \
                 or self.min_examples < 1:
             raise bad("min_examples", "must be an integer >= 1.")
+        if not isinstance(self.gradient_checkpointing, bool):
+            raise bad("gradient_checkpointing", "must be true or false.")
         if self.checkpoints_to_keep < 1:
             raise bad("checkpoints_to_keep", "must be at least 1.")
         if self.training_method not in ("supervised", "dpo"):

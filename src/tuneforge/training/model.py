@@ -107,6 +107,8 @@ def build_model(config: TrainConfig, settings, device: str, bf16: bool = False):
         for p in model.parameters():
             p.requires_grad_(True)
     model.config.use_cache = False
+    if config.gradient_checkpointing:  # non-reentrant: works with frozen inputs (LoRA) and FSDP2
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     return model if config.method == "qlora" else model.to(device)  # a 4-bit model is placed as loaded
 
 
