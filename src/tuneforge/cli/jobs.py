@@ -16,7 +16,7 @@ from tuneforge.cli.client import ApiKeyOpt, BaseUrlOpt, Client, JsonOpt, make_cl
 from tuneforge.cli.errors import fail
 from tuneforge.cli.files import upload_dataset, when
 from tuneforge.cli.jobs_follow import NOT_FOUND, follow, report_outcome
-from tuneforge.training.config import METHODS
+from tuneforge.models.methods import METHODS
 
 app = typer.Typer(help="Fine-tuning jobs: create, follow, list, inspect, cancel, pause, resume, results.",
                   no_args_is_help=True)

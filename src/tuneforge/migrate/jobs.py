@@ -11,7 +11,7 @@ import openai
 
 from tuneforge.migrate.errors import MigrateError, describe
 from tuneforge.migrate.source import SourceJob
-from tuneforge.training.config import METHODS
+from tuneforge.models.methods import METHODS
 
 MIGRATED_FROM = "migrated_from"  # the source job id (fixed interface: tests outside rely on it)
 MIGRATED_MODEL = "migrated_model"  # the source's fine-tuned model id, which becomes an alias

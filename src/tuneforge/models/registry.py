@@ -23,11 +23,11 @@ from sqlalchemy import select
 from tuneforge.errors import UserError
 from tuneforge.models import permissions
 from tuneforge.models.catalog import base_by_name
+from tuneforge.models.methods import ADAPTER_METHODS
 from tuneforge.settings import Settings
 from tuneforge.store.db import Database
 from tuneforge.store.tables_aliases import ModelAlias
 from tuneforge.store.tables_jobs import Checkpoint, FineTunedModel, Job
-from tuneforge.training.config import ADAPTER_METHODS
 
 Kind = Literal["base", "lora", "full"]
 MODEL_META = "tuneforge_model.json"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from tuneforge.training.config import is_adapter
+from tuneforge.models.methods import is_adapter
 from tuneforge.training.model import MODEL_META, save_model
 
 STATE_FILE = "training_state.pt"

@@ -8,17 +8,11 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from tuneforge.models.methods import METHODS
+
 # LoRA defaults chosen by measurement on SmolLM2-135M with the bundled support data (docs/training.md):
 # attention and MLP projections, rank 16, alpha 32.
 DEFAULT_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-# What a job trains: a LoRA adapter, a LoRA adapter on a 4-bit (NF4) copy of the base (QLoRA), or every
-# weight. Both adapter methods save a plain PEFT adapter, served on the base like any other.
-METHODS = ("lora", "qlora", "full")
-ADAPTER_METHODS = ("lora", "qlora")
-
-
-def is_adapter(method: str) -> bool:
-    return method in ADAPTER_METHODS
 
 
 class ConfigError(ValueError):

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import torch
 
-from tuneforge.training.config import ADAPTER_METHODS, ConfigError, TrainConfig
+from tuneforge.models.methods import ADAPTER_METHODS
+from tuneforge.training.config import ConfigError, TrainConfig
 
 MODEL_META = "tuneforge_model.json"
 

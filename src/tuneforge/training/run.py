@@ -7,6 +7,7 @@ lines): started, step, checkpoint, epoch_end, completed, cancelled. Failures rai
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import random
@@ -18,10 +19,11 @@ from pathlib import Path
 import torch
 
 from tuneforge.data.limits import min_examples
+from tuneforge.models.methods import is_adapter
 from tuneforge.training import checkpoint as ckpt
 from tuneforge.training import distributed as dist
 from tuneforge.training import precision
-from tuneforge.training.config import ConfigError, TrainConfig, is_adapter
+from tuneforge.training.config import ConfigError, TrainConfig
 from tuneforge.training.dataset import DatasetError, batches_for_epoch, encode_rows, load_examples, pack
 from tuneforge.training.hparams import Hyperparameters, resolve
 from tuneforge.training.metrics import ResultsCSV, full_valid_metrics, step_metrics
@@ -147,15 +149,7 @@ def _train_supervised(config: TrainConfig, callbacks: Callback | list[Callback] 
           "device": device, "method": config.method, "processes": ranks.size, "layout": layout.name})
     _report_restored(existing, emit)
 
-    def save(metrics: dict) -> Path | None:
-        weights = layout.model_state(model)  # every rank takes part in gathering a sharded model
-        optimizer_state, optimizer_format = layout.optimizer_state(model, optimizer)
-        if not ranks.main:
-            return None
-        return ckpt.save_checkpoint(out, pos["step"], layout.inner(model), optimizer_state, scheduler,
-                                    dict(pos), config, tokenizer, config.checkpoints_to_keep, metrics,
-                                    model_state=weights, optimizer_format=optimizer_format)
-
+    save = functools.partial(_checkpoint, layout, out, pos, model, optimizer, scheduler, config, tokenizer)
     eval_every = config.eval_every or max(1, total_steps // 10)
     started, tokens_this_run, steps_this_run = time.monotonic(), 0, 0
     last_metrics: dict = {}
@@ -181,12 +175,8 @@ def _train_supervised(config: TrainConfig, callbacks: Callback | list[Callback] 
             if results is not None:
                 results.write({**last_metrics, "elapsed_tokens": pos["elapsed_tokens"],
                                "elapsed_examples": pos["elapsed_examples"]})
-            spent = time.monotonic() - started
-            emit({"type": "step", **last_metrics, "total_steps": total_steps, "epoch": pos["epoch"] + 1,
-                  "tokens_per_second": tokens_this_run / max(spent, 1e-9),
-                  "eta_seconds": spent / steps_this_run * (total_steps - pos["step"]),
-                  "elapsed_tokens": pos["elapsed_tokens"], "elapsed_examples": pos["elapsed_examples"],
-                  "learning_rate": scheduler.get_last_lr()[0]})
+            emit(_step_event(last_metrics, pos, total_steps, time.monotonic() - started, tokens_this_run,
+                             steps_this_run, scheduler.get_last_lr()[0]))
         epoch = pos["epoch"] + 1
         pos["epoch"], pos["batch"] = epoch, 0
         full = {k: v for k, v in last_metrics.items() if k.startswith("full_valid")}
@@ -205,6 +195,28 @@ def _train_supervised(config: TrainConfig, callbacks: Callback | list[Callback] 
           "results_csv": str(out / "results.csv"), "metrics": dict(last_metrics)})
     return TrainResult("succeeded", str(out), hp.public(), pos["step"], pos["elapsed_tokens"], last_metrics,
                        str(final), train_set.n_truncated)
+
+
+def _checkpoint(layout: Layout, out: Path, pos: dict, model, optimizer, scheduler, config: TrainConfig,
+                tokenizer, metrics: dict) -> Path | None:
+    """Save a checkpoint at the current position: every rank takes part in gathering a sharded model, rank 0
+    writes (the others get None)."""
+    weights = layout.model_state(model)
+    optimizer_state, optimizer_format = layout.optimizer_state(model, optimizer)
+    if not layout.ranks.main:
+        return None
+    return ckpt.save_checkpoint(out, pos["step"], layout.inner(model), optimizer_state, scheduler, dict(pos),
+                                config, tokenizer, config.checkpoints_to_keep, metrics, model_state=weights,
+                                optimizer_format=optimizer_format)
+
+
+def _step_event(metrics: dict, pos: dict, total_steps: int, spent: float, tokens_this_run: int,
+                steps_this_run: int, learning_rate: float) -> Event:
+    return {"type": "step", **metrics, "total_steps": total_steps, "epoch": pos["epoch"] + 1,
+            "tokens_per_second": tokens_this_run / max(spent, 1e-9),
+            "eta_seconds": spent / steps_this_run * (total_steps - pos["step"]),
+            "elapsed_tokens": pos["elapsed_tokens"], "elapsed_examples": pos["elapsed_examples"],
+            "learning_rate": learning_rate}
 
 
 def _train_step(model, examples, filler, device: str, bf16: bool, layout: Layout) -> StepStats:
