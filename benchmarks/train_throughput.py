@@ -63,13 +63,13 @@ def last_quarter(values: list[float]) -> float:
 def data_loss(model, tokenizer, max_len: int) -> float:
     """Mean loss per trained token over the whole dataset after training, scored by the same code for both
     trainers (a fairer final loss than the noisy last steps, whose batches differ between the two)."""
-    import torch
+    from tuneforge.data.io import read_examples
+    from tuneforge.training.dataset import encode_rows, pack
+    from tuneforge.training.run import TOKEN_BUDGET
+    from tuneforge.training.step import eval_rows
 
-    from tuneforge.evaluation.scoring import reference_metrics
-
-    rows = [json.loads(line) for line in DATA.read_text("utf-8").splitlines()]
-    with torch.inference_mode():
-        return reference_metrics(model.eval(), tokenizer, rows, max_length=max_len)["loss"]
+    encoded = encode_rows(read_examples(DATA), tokenizer, max_len, 0.0)
+    return eval_rows(model.eval(), pack(encoded.examples, TOKEN_BUDGET), "cpu", False).loss
 
 
 def run_tuneforge(args, out: Path) -> dict:
