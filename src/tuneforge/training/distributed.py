@@ -1,10 +1,11 @@
-"""Data-parallel training across processes started by torchrun (`torch.distributed.run`).
+"""Data-parallel training across processes started by torchrun (`torch.distributed.run`): the process
+group and the collectives every layout uses (training/parallel.py).
 
-Every rank holds the whole model and takes its share of each global batch; after the backward pass the
-gradients are summed over ranks, so every rank makes the same optimizer step and the run is one
-training run, the same as in one process with the same global batch and seed (only the order of float
-additions differs). The loss is normalised by the trained tokens of the *global* batch, so the summed
-gradient is exactly the one-process gradient.
+Every rank takes its share of each global batch; after the backward pass the gradients are summed over
+ranks (here for replicated ranks, which hold the whole model; by FSDP2 for sharded ones), so every rank
+makes the same optimizer step and the run is one training run, the same as in one process with the same
+global batch and seed (only the order of float additions differs). The loss is normalised by the trained
+tokens of the *global* batch, so the summed gradient is exactly the one-process gradient.
 
 Why not `DistributedDataParallel`: the loop calls the decoder and the vocabulary head itself (the head
 runs only on trained positions, training/step.py), and DDP's reducer needs the wrapper's own forward. One
@@ -146,15 +147,15 @@ def sum_gradients(ranks: Ranks, params: list[torch.nn.Parameter]) -> None:
     zeros)."""
     if not ranks.distributed:
         return
-    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-    flat = torch.cat([g.reshape(-1) for g in grads])
+    for p in params:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+    flat = torch.cat([p.grad.reshape(-1) for p in params])
     _collective(lambda: dist.all_reduce(flat))
     offset = 0
-    for p, g in zip(params, grads, strict=True):
-        n = g.numel()
-        p.grad = flat[offset:offset + n].view_as(p).clone() if p.grad is None else \
-            p.grad.copy_(flat[offset:offset + n].view_as(p))
-        offset += n
+    for p in params:
+        p.grad.copy_(flat[offset:offset + p.numel()].view_as(p))
+        offset += p.numel()
 
 
 def broadcast_parameters(ranks: Ranks, params: list[torch.nn.Parameter]) -> None:
@@ -165,7 +166,3 @@ def broadcast_parameters(ranks: Ranks, params: list[torch.nn.Parameter]) -> None
         for p in params:
             _collective(lambda p=p: dist.broadcast(p.data, src=0))
 
-
-def barrier(ranks: Ranks) -> None:
-    if ranks.distributed:
-        _collective(dist.barrier)
