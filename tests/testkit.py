@@ -58,6 +58,23 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
     return path
 
 
+def random_full_fine_tune(base_folder: Path, out: Path, *, base_model: str, seed: int) -> Path:
+    """Save full weights that differ from the base's (every layer moved), with its tokenizer and
+    tuneforge's metadata, as a full fine-tune is saved."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(base_folder, dtype=torch.float32)
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for p in model.model.layers.parameters():
+            p.add_(torch.randn_like(p) * 0.5)
+    model.save_pretrained(out)
+    AutoTokenizer.from_pretrained(base_folder).save_pretrained(out)
+    (out / "tuneforge_model.json").write_text(json.dumps({"base_model": base_model, "method": "full"}))
+    return out
+
+
 ALL_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 

@@ -15,8 +15,13 @@ TINY_NAME = "tiny-llama"
 TINY_VERSION = 1
 
 
-def build_tiny_model(cache_dir: Path, base_folder: Path) -> Path:
-    target = cache_dir / "test-models" / f"{TINY_NAME}-v{TINY_VERSION}"
+# vLLM's CPU attention takes head sizes of 32 and up: this variant has heads of 64 (hidden 128, 2 heads).
+TINY_VLLM_NAME = "tiny-llama-h64"
+
+
+def build_tiny_model(cache_dir: Path, base_folder: Path, name: str = TINY_NAME, hidden: int = 64,
+                     heads: int = 4, kv_heads: int = 2) -> Path:
+    target = cache_dir / "test-models" / f"{name}-v{TINY_VERSION}"
     if (target / "model.safetensors").is_file():
         return target
     import torch
@@ -25,8 +30,8 @@ def build_tiny_model(cache_dir: Path, base_folder: Path) -> Path:
     tokenizer = AutoTokenizer.from_pretrained(base_folder)
     torch.manual_seed(0)
     config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
+        vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=2,
+        num_attention_heads=heads, num_key_value_heads=kv_heads, max_position_embeddings=2048,
         tie_word_embeddings=True, bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
     )

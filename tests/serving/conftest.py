@@ -3,16 +3,11 @@ server (one per session: loading is the slow part) that serves them under fine-t
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 from servekit import FT2_ID, FT_ID, FULL_ID
-from testkit import UvicornThread, random_lora
-
-
-def _write_meta(folder: Path, method: str) -> None:
-    (folder / "tuneforge_model.json").write_text(json.dumps({"base_model": "tiny-llama", "method": method}))
+from testkit import UvicornThread, random_full_fine_tune, random_lora
 
 
 def _make_adapter(tiny_model_dir: Path, folder: Path, seed: int) -> Path:
@@ -32,19 +27,8 @@ def adapter2_dir(tiny_model, tiny_model_dir, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def full_dir(tiny_model, tiny_model_dir, tmp_path_factory) -> Path:
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    folder = tmp_path_factory.mktemp("full-ft")
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
-    torch.manual_seed(3)
-    with torch.no_grad():
-        for p in model.model.layers.parameters():
-            p.add_(torch.randn_like(p) * 0.5)
-    model.save_pretrained(folder)
-    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(folder)
-    _write_meta(folder, "full")
-    return folder
+    return random_full_fine_tune(tiny_model_dir, tmp_path_factory.mktemp("full-ft"), base_model="tiny-llama",
+                                 seed=3)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,6 @@ as does every job when the `warm_trainer` setting is off (`TUNEFORGE_WARM_TRAINE
 
 from __future__ import annotations
 
-import ctypes
 import json
 import logging
 import os
@@ -22,6 +21,7 @@ import sys
 import threading
 from typing import IO
 
+from tuneforge.lifetime import die_with_parent
 from tuneforge.training.launch import trainer_command, trainer_env
 
 log = logging.getLogger("tuneforge.jobs")
@@ -32,17 +32,6 @@ IMPORT_TIME = ("OMP_", "MKL_", "KMP_", "GOMP_", "TORCH", "PYTORCH", "CUDA", "HIP
 # serving): a forked trainer works out the same value, so they never call for a fresh process.
 SET_BY_LIBRARIES = ("TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR")
 START_TIMEOUT = 180.0
-
-try:
-    _libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
-except OSError:  # pragma: no cover
-    _libc = None
-
-
-def die_with_parent() -> None:  # runs in the child between fork and exec: keep it tiny
-    if _libc is not None:
-        _libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
 
 def _import_env(env: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in env.items() if k.startswith(IMPORT_TIME) and k not in SET_BY_LIBRARIES}

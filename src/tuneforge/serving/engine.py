@@ -3,6 +3,8 @@ batches every active request of a model together (continuous batching), with ada
 
 The HTTP layer talks to it through asyncio: `prepare()` resolves and (lazily, off the engine thread)
 loads a model; `submit()` returns a `RequestHandle` whose `events()` yields `Delta`/`Finished` objects.
+A request-level backend (e.g. vLLM) is handed each request whole, as a task of the event loop; the engine
+still owns resolving, loading, the queue limit and unloading for it.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class RequestHandle:
         self._queue: asyncio.Queue = asyncio.Queue()
         self.cancelled = False
         self.closed = False
+        self.task: asyncio.Task | None = None  # a request-level backend's generation
 
     def post(self, item) -> None:  # engine thread
         try:
@@ -64,6 +67,8 @@ class RequestHandle:
         if not self.closed:
             self.closed = True
             self.cancelled = True
+            if self.task is not None:
+                self.task.cancel()  # closes its stream, and the remote server stops generating
             self._engine._release()
 
 
@@ -158,6 +163,9 @@ class InferenceEngine:
                     self._loading[key] = fut
             await asyncio.wrap_future(fut)
         backend = self._models[key]
+        if backend.remote:
+            backend.check(target)
+            return Prepared(target, backend)
         if target.kind == "lora":
             copy = backend.dedicated(target.path)  # may start making one for later requests
             if copy is not None:
@@ -195,12 +203,17 @@ class InferenceEngine:
                 self._loading.pop(key, None)
 
     def submit(self, prepared: Prepared, request: GenerationRequest) -> RequestHandle:
+        if prepared.backend.remote:
+            prepared.backend.check_request(request)  # refused before anything is streamed
         with self._lock:
             if self._open >= self.max_queued:
                 wait = max(1.0, self._avg_request_s * self._open / self.max_batch_rows)
                 raise QueueFull(self.max_queued, round(wait))
             self._open += 1
         handle = RequestHandle(self, asyncio.get_running_loop())
+        if prepared.backend.remote:
+            handle.task = asyncio.create_task(prepared.backend.generate(prepared.target, request, handle))
+            return handle
         self._waiting.append(Ticket(prepared, request, handle))
         self._wake.set()
         return handle
@@ -222,6 +235,10 @@ class InferenceEngine:
         pages and tests)."""
         backends = [c for m in list(self._models.values()) for c in (m, *m.dedicated_copies())]
         return {b.key: [str(p) for p in b.adapters.values()] for b in backends}
+
+    def fleets(self) -> dict:
+        """The vLLM fleets of the loaded request-level backends, by weights key (status pages, tests)."""
+        return {key: b.fleet for key, b in list(self._models.items()) if b.remote}
 
     def stats(self) -> dict:
         return {"open_requests": self._open, "waiting": len(self._waiting),

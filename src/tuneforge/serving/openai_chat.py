@@ -116,21 +116,42 @@ def chat_prompt_ids(tokenizer, messages: list[dict], tools: list[dict] | None = 
     return tokenizer.encode(chat_prompt_text(tokenizer, messages, tools), add_special_tokens=False)
 
 
-async def _json_parser(body, tokenizer):
-    """The response_format's parser, compiled off the event loop and the engine thread (None: no JSON)."""
+def _json_schema(body) -> dict | None:
+    """The JSON schema the response_format asks for (any object for json_object), or None: no JSON."""
     fmt = body.response_format.type if body.response_format else "text"
     if fmt == "text":
         return None
-    if importlib.util.find_spec("lmformatenforcer") is None:
-        raise bad("response_format json needs the lm-format-enforcer package on the server: "
-                  "`pip install lm-format-enforcer`, or drop 'response_format'.", "response_format")
     schema = {"type": "object"}
     if fmt == "json_schema":
         spec = body.response_format.json_schema or {}
         if spec.get("schema") not in (None, {}):  # none or empty: any JSON object, as before
             schema = spec["schema"]
+    return schema
+
+
+async def _json_parser(schema: dict | None, tokenizer):
+    """The schema's parser, compiled off the event loop and the engine thread (None: no JSON)."""
+    if schema is None:
+        return None
+    if importlib.util.find_spec("lmformatenforcer") is None:
+        raise bad("response_format json needs the lm-format-enforcer package on the server: "
+                  "`pip install lm-format-enforcer`, or drop 'response_format'.", "response_format")
     await asyncio.to_thread(enforcer_data, tokenizer)  # decodes the vocabulary once per tokenizer
     return await compile_schema(schema)
+
+
+async def _constraint(prepared, body, spec, tok) -> tuple[object | None, dict | None]:
+    """(parser, schema) constraining the output: a forced tool call or response_format JSON. A
+    request-level backend (vLLM) takes the schema and applies its own structured outputs."""
+    schema = _json_schema(body)
+    if prepared.backend.remote:
+        if spec and spec.choice in ("required", "named"):
+            raise bad("A forced 'tool_choice' (required, or a named function) is not served by the vLLM "
+                      "backend: use tool_choice 'auto', or serve this model with llama.cpp or pytorch.",
+                      "tool_choice")
+        return None, schema
+    parser = await toolkit.constrained_parser(spec, tok) if spec else None
+    return parser or await _json_parser(schema, tok), schema
 
 
 def _logprob_entry(t: TokenInfo) -> dict:
@@ -154,9 +175,9 @@ async def create_chat(engine: InferenceEngine, body, project: str, is_disconnect
     check_context(prepared.backend.context_length, len(prompt_ids), max_tokens, "messages")
     max_tokens = max_tokens or engine.settings.default_max_tokens  # the server's cap; the context clamps it
     logprobs = (body.top_logprobs or 0) if body.logprobs else None
-    parser = await toolkit.constrained_parser(spec, tok) if spec else None
-    parser = parser or await _json_parser(body, tok)
-    params = sampling_params(body, max_tokens, logprobs, parser is not None, len(tok))
+    parser, schema = await _constraint(prepared, body, spec, tok)
+    params = sampling_params(body, max_tokens, logprobs, parser is not None or schema is not None, len(tok),
+                             schema)
     params.json_parser = parser
     n = body.n or 1
     handle = engine.submit(prepared, GenerationRequest(body.model, prompt_ids, params, n=n, project=project))

@@ -18,14 +18,14 @@ last checkpoint (jobs/runner.py).
 
 from __future__ import annotations
 
-import ctypes
 import datetime
 import os
-import signal
 from dataclasses import dataclass, fields
 
 import torch
 import torch.distributed as dist
+
+from tuneforge.lifetime import die_with_parent
 
 # A collective that waits longer than this for a peer means the peer is gone (a step on a big model is
 # minutes at most; the default of 30 minutes would hold a dead attempt's ranks that long).
@@ -58,8 +58,7 @@ def launched_by_torchrun() -> bool:
 def die_with_launcher() -> None:
     """torchrun starts each rank in its own session: without this, a killed torchrun would leave its ranks
     training (and writing checkpoints) as orphans."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    die_with_parent()
     if os.getppid() == 1:  # the launcher died before the line above
         os._exit(1)
 

@@ -16,7 +16,6 @@ operation, which only a child ever runs.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import os
 import select
@@ -24,6 +23,8 @@ import signal
 import socket
 import sys
 import traceback
+
+from tuneforge.lifetime import die_with_parent
 
 MAX_REQUEST = 1 << 20  # a request is a config path and an environment
 N_FDS = 3
@@ -50,8 +51,7 @@ def _child(request: dict, fds: list[int], sock: socket.socket) -> None:
     try:
         sock.close()
         os.setsid()
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: die with the zygote (and so with the worker)
+        die_with_parent()  # with the zygote (and so with the worker)
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
             signal.signal(signum, signal.SIG_DFL)
         out, err, _lock = fds  # the lock stays open: it is held exactly as long as this process lives

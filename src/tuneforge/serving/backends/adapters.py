@@ -27,6 +27,7 @@ class AdapterLRU:
     """Backends implement `_load_adapter` and `drop_adapter`; the LRU bound is `max_adapters`."""
 
     name: ClassVar[str]
+    remote: ClassVar[bool] = False  # decoded by the engine, step by step
     key: str
     max_adapters: int
     adapters: OrderedDict[str, Path]  # name -> folder, least recent first

@@ -1,6 +1,7 @@
-"""Choosing and loading the backend for a model (`TUNEFORGE_INFERENCE_BACKEND`): llama.cpp for GGUF Llama
-bases on a CPU when it is installed, PyTorch for everything else. One `BackendLoader` per engine; it
-owns what the backends of one engine share (the llama.cpp merged copies' memory budget)."""
+"""Choosing and loading the backend for a model (`TUNEFORGE_INFERENCE_BACKEND`): vLLM on a GPU when it is
+installed (or configured), llama.cpp for GGUF Llama bases on a CPU when it is installed, PyTorch for
+everything else. One `BackendLoader` per engine; it owns what the backends of one engine share (the
+llama.cpp merged copies' memory budget) and the vLLM servers it started."""
 
 from __future__ import annotations
 
@@ -33,14 +34,28 @@ def default_device_dtype(settings: Settings | None = None) -> tuple[str, torch.d
 
 def backend_name(device: str | None = None, dtype: torch.dtype | None = None,
                  settings: Settings | None = None) -> str:
-    """`TUNEFORGE_INFERENCE_BACKEND`: auto (llama.cpp for GGUF Llama bases on CPU), llama.cpp, pytorch."""
-    name = _given(settings).inference_backend  # validated by the settings
+    """`TUNEFORGE_INFERENCE_BACKEND`: auto, llama.cpp, pytorch or vllm. auto: vLLM on a GPU when it is
+    installed or TUNEFORGE_VLLM_URLS names servers; on a CPU llama.cpp for GGUF Llama bases (it measured
+    faster than vLLM's CPU build there: docs/vllm.md), PyTorch for the rest."""
+    settings = _given(settings)
+    name = settings.inference_backend  # validated by the settings
     if name == "auto":
-        on_cpu = (device or default_device_dtype(settings)[0]) == "cpu" and dtype in (None, torch.float32)
+        device = device or default_device_dtype(settings)[0]
+        if device != "cpu" and (settings.vllm_urls or _vllm_installed(settings)):
+            return "vllm"
         from tuneforge.serving.backends import llamacpp
 
+        on_cpu = device == "cpu" and dtype in (None, torch.float32)
         return "llama.cpp" if on_cpu and llamacpp.available() else "pytorch"
+    if name == "vllm":
+        return "vllm"
     return "llama.cpp" if name.startswith("llama") else "pytorch"
+
+
+def _vllm_installed(settings: Settings) -> bool:
+    from tuneforge.serving.vllm.server import vllm_python
+
+    return vllm_python(settings) is not None
 
 
 def _llamacpp_gguf(base: str, folder: Path, settings: Settings, forced: bool) -> Path | None:
@@ -74,10 +89,13 @@ class BackendLoader:
         self._wake = wake or (lambda: None)
         self._lock = threading.Lock()
         self._merged = None  # llamacpp_merged.MergedCopies, made with the first llama.cpp base
+        self._remote: list[Backend] = []  # vLLM backends: their managed servers stop with the engine
 
     def load(self, key: str, base: str, full_path: Path | None = None) -> Backend:
         settings = self.settings
         base_folder = base_model_folder(base, settings)
+        if backend_name(self.device, self.dtype, settings) == "vllm":
+            return self._load_vllm(key, base, base_folder, full_path)
         if full_path is None and backend_name(self.device, self.dtype, settings) == "llama.cpp":
             forced = settings.inference_backend != "auto"
             gguf = _llamacpp_gguf(base, base_folder, settings, forced)
@@ -100,6 +118,20 @@ class BackendLoader:
                              self.max_rows, settings.llamacpp_cells, source=gguf, threads=threads,
                              llama_log=settings.llamacpp_log, merged=self._merged)
 
+    def _load_vllm(self, key: str, base: str, base_folder: Path, full_path: Path | None) -> Backend:
+        from transformers import AutoTokenizer
+
+        from tuneforge.serving.backends.vllm import VllmBackend
+        from tuneforge.serving.vllm.fleets import open_fleet
+
+        folder = full_path if full_path is not None else base_folder
+        tok_folder = folder if (folder / "tokenizer_config.json").is_file() else base_folder
+        tokenizer = AutoTokenizer.from_pretrained(tok_folder)
+        backend = VllmBackend(key, tokenizer, open_fleet(base, base_folder, full_path, self.settings))
+        with self._lock:
+            self._remote.append(backend)
+        return backend
+
     def _load_torch(self, key: str, folder: Path, base_folder: Path) -> Backend:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -117,6 +149,10 @@ class BackendLoader:
         """Stop background work (the backends themselves are freed with the engine)."""
         if self._merged is not None:
             self._merged.shutdown()
+        with self._lock:
+            remote, self._remote = self._remote, []
+        for backend in remote:
+            backend.close()
 
 
 __all__ = ["BackendLoader", "backend_name", "default_device_dtype"]

@@ -43,7 +43,11 @@ class Batch(Protocol):
 class Backend(Protocol):
     """One loaded set of weights (a base, a full fine-tune, or a backend's own copy of an adapter)."""
 
-    name: ClassVar[str]  # e.g. "llama.cpp", "pytorch"
+    name: ClassVar[str]  # e.g. "llama.cpp", "pytorch", "vllm"
+    # True: a request-level backend (vLLM): the engine asks it `check(target)` in prepare and
+    # `check_request(request)` in submit (both raise ServingError), then hands the request to
+    # `generate(target, request, handle)`, a coroutine that posts the events; no token-level method runs.
+    remote: ClassVar[bool]
     key: str  # the engine's name for these weights, e.g. "base:<name>"
     tokenizer: Any
     context_length: int
