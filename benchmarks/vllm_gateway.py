@@ -68,9 +68,13 @@ def _run_load(*args) -> dict:
     return asyncio.run(_load(*args))
 
 
-def _measure(pool, base_url: str, api_key: str, models: list[str], max_tokens: int) -> dict:
-    """One load from the client process (as a chatbot app runs apart from the server)."""
-    return pool.submit(_run_load, base_url, api_key, models, max_tokens).result()
+def _measure(pool, base_url: str, api_key: str, models: list[str], max_tokens: int, name: str = "") -> dict:
+    """One load from the client process (as a chatbot app runs apart from the server); each result is
+    printed as it comes, so a run cut short still says what it measured."""
+    row = pool.submit(_run_load, base_url, api_key, models, max_tokens).result()
+    if name:
+        _say(f"{name}: {row['tps']:.1f} tok/s, median TTFT {row['ttft_ms']:.1f} ms")
+    return row
 
 
 def _mean(rows: list[dict]) -> dict:
@@ -102,9 +106,9 @@ def _vllm_rows(pool, adapters: dict, max_tokens: int, rounds: int) -> dict:
                     ("vLLM direct, base", vllm_url, key, [zero]),
                     ("tuneforge -> vLLM, 2 adapters", url, "bench", FT_IDS),
                     ("vLLM direct, 2 adapters", vllm_url, key, direct_ft)):
-                rows.setdefault(name, []).append(_measure(pool, target, api_key, models, max_tokens))
+                rows.setdefault(name, []).append(_measure(pool, target, api_key, models, max_tokens, name))
         if zero != BASE:
-            bare = _measure(pool, vllm_url, key, [BASE], max_tokens)
+            bare = _measure(pool, vllm_url, key, [BASE], max_tokens, "vLLM direct, bare base")
             rows["vLLM direct, bare base (no zero adapter)"] = [bare]
         return {name: _mean(r) for name, r in rows.items()}
     finally:
@@ -125,8 +129,9 @@ def _llamacpp_rows(pool, adapters: dict, max_tokens: int) -> dict:
     try:
         _measure(pool, url, "bench", [BASE, *FT_IDS], 4)
         app.state.engine.wait_for_loads()  # the adapters' merged copies
-        return {"tuneforge llama.cpp, base": _measure(pool, url, "bench", [BASE], max_tokens),
-                "tuneforge llama.cpp, 2 adapters": _measure(pool, url, "bench", FT_IDS, max_tokens)}
+        return {name: _measure(pool, url, "bench", models, max_tokens, name)
+                for name, models in (("tuneforge llama.cpp, base", [BASE]),
+                                     ("tuneforge llama.cpp, 2 adapters", FT_IDS))}
     finally:
         server.should_exit = True
 
@@ -134,7 +139,7 @@ def _llamacpp_rows(pool, adapters: dict, max_tokens: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-tokens", type=int, default=128)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args()
     os.environ["TUNEFORGE_INFERENCE_BACKEND"] = "vllm"
     os.environ.setdefault("TUNEFORGE_HOME", tempfile.mkdtemp(prefix="tuneforge-bench-home-"))
