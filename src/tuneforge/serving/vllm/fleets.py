@@ -110,7 +110,8 @@ def open_fleet(base: str, base_folder: Path, full_path: Path | None, settings: S
         raise ServingError(f"No vLLM server is configured for {what}: list one in TUNEFORGE_VLLM_URLS "
                            "(base=url), or let tuneforge start one (TUNEFORGE_VLLM_MANAGED=1).", status=503)
     if full_path is not None:  # its own server: vLLM serves one set of full weights per server
-        return _managed(f"full-{full_path.name}", full_path, False, settings)
+        # the job folder names it: its model folder is `final/` or a checkpoint's, alike across jobs
+        return _managed(f"full-{full_path.parent.name}-{full_path.name}", full_path, False, settings)
     return _managed(base, base_folder, True, settings)
 
 
