@@ -31,6 +31,8 @@ NOT_RUN = {  # command -> where it is exercised instead
     "make setup TORCH_SPEC=": "GPU machines only",
     "python3.11 -m venv .venv && .venv/bin/pip install torch --index-url <your CUDA wheel index>": "GPU only",
     'pip install "openai<1"': "the 0.x CLI is installed out of band (TUNEFORGE_TEST_OPENAI0X)",
+    "make vllm": "a prerequisite of `make test`, whose tests/serving/test_vllm.py then uses .venv-vllm",
+    "TUNEFORGE_INFERENCE_BACKEND=vllm tuneforge serve": "tests/serving/test_vllm.py (managed vLLM servers)",
 }
 PLACEHOLDER_FT = re.compile(r"ft:[\w.-]+:personal:([\w-]*):[a-z0-9]{8}")
 LEGACY_FT = re.compile(r"davinci:ft-personal:[\w-]+-\d{4}(?:-\d\d){5}")
