@@ -84,7 +84,7 @@ def _stop(proc: subprocess.Popen) -> None:
 
 def _evaluate(model: str, out: Path, limit: int | None, url: str, key: str) -> bool:
     """Base vs fine-tuned on the held-out set, through the demo's server (same code as `tuneforge eval`)."""
-    from tuneforge.evaluation.report import print_result, write_html
+    from tuneforge.evaluation.report import language_changes, print_result, write_html
     from tuneforge.evaluation.run import Target, evaluate
 
     heldout = EXAMPLES / "support_heldout.jsonl"
@@ -103,7 +103,8 @@ def _evaluate(model: str, out: Path, limit: int | None, url: str, key: str) -> b
     verdict = "[bold green]The fine-tuned model beats its base[/]" if ahead else \
         "[bold red]The fine-tuned model did NOT beat its base[/]"
     console.print(f"{verdict} on {len(result.references)} held-out questions: ROUGE-L {base.rouge_l:.3f} -> "
-                  f"{tuned.rouge_l:.3f}, exact match {base.exact_match:.0%} -> {tuned.exact_match:.0%}, "
+                  f"{tuned.rouge_l:.3f}{language_changes(result, base, tuned)}, "
+                  f"exact match {base.exact_match:.0%} -> {tuned.exact_match:.0%}, "
                   f"loss {loss}.\nHTML report: {report}", soft_wrap=True)
     return ahead
 

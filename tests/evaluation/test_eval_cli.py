@@ -33,6 +33,7 @@ def test_eval_compares_models_on_two_servers(open_server, keyed_server, tiny_mod
     assert f"{tiny_model}: loss, perplexity and token accuracy unavailable ({keyed_server.base_url}" \
            "/completions answered HTTP 404" in out
     assert f"HTML report: {report}" in out
+    assert "ROUGE-L, English (3)" in out and "ROUGE-L, Chinese (1)" in out
     html = report.read_text(encoding="utf-8")
     assert "车架保修两年。" in html and "unavailable" in html and keyed_server.base_url in html
 

@@ -30,7 +30,20 @@ def test_served_tuned_adapter_beats_its_base(open_server, tiny_model, heldout):
 
     html = render_html(result)
     assert "车架保修两年。" in html and "<script" not in html
-    assert html.count("<tr>") == 1 + 5 + 1 + 4  # summary header, 5 metrics, answers header, 4 rows
+    # summary header, 5 metrics, exact match and ROUGE-L per language, answers header, 4 rows
+    assert html.count("<tr>") == 1 + 5 + 2 * 2 + 1 + 4
+    assert "ROUGE-L, English (3) ↑" in html and "ROUGE-L, Chinese (1) ↑" in html
+
+
+def test_quality_is_also_scored_per_language(open_server, tiny_model, heldout):
+    result = evaluate([Target(FT_ID, open_server.base_url)], heldout, max_new_tokens=24)
+    assert result.languages == ["en", "zh", "en", "en"]  # the legacy row's completion " Lisbon" too
+    tuned = result.models[0]
+    rouge = [s["rouge_l"] for s in tuned.per_example]
+    assert tuned.by_language["zh"] == {"examples": 1, "exact_match": tuned.per_example[1]["exact_match"],
+                                       "rouge_l": rouge[1]}
+    assert tuned.by_language["en"]["examples"] == 3
+    assert tuned.by_language["en"]["rouge_l"] == pytest.approx((rouge[0] + rouge[2] + rouge[3]) / 3)
 
 
 @pytest.mark.parametrize("reference", ["Two years on the frame.", "车架保修两年。"])

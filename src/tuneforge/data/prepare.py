@@ -8,6 +8,7 @@ Output goes through `out`, questions through `ask`, so the CLI, the tests and th
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 from tuneforge.data import chat_prepare, legacy_prepare
 from tuneforge.data.convert import ConvertOptions, convert_table, legacy_to_chat
 from tuneforge.data.io import DataFileError, read_head, write_jsonl
+from tuneforge.data.language import base_advice, describe_mix
 from tuneforge.data.readers import EXTENSIONS, kind_of, read_table
 from tuneforge.data.table import Remediation, Table, line_list
 from tuneforge.data.validate import DEFAULT_MAX_TOKENS, ValidationReport, validate_file
@@ -327,6 +329,13 @@ def _legacy_reminder(table: Table) -> str:
     return text.lstrip(" ")
 
 
+def language_line(languages: dict[str, int]) -> str:
+    """The language mix of the trained answers, and the base to pick when most of them are not English."""
+    text = f"Language of the trained answers: {describe_mix(Counter(languages))}."
+    advice = base_advice(languages)
+    return f"{text} {advice}" if advice else text
+
+
 def summary_lines(report: ValidationReport) -> str:
     from tuneforge.data.throughput import format_duration
 
@@ -346,6 +355,8 @@ def summary_lines(report: ValidationReport) -> str:
             f"Training on this machine: about {format_duration(s['estimated_training_seconds'])} for "
             f"{s['n_epochs']} epochs ({s['trained_tokens']:,} trained tokens)."
         )
+    if s.get("languages"):
+        lines.append(language_line(s["languages"]))
     return "\n".join(lines)
 
 

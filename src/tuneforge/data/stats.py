@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import statistics
 from array import array
+from collections import Counter
 from dataclasses import dataclass, field
 
+from tuneforge.data.language import language_of
 from tuneforge.data.throughput import estimate_seconds
 
 
@@ -45,6 +47,7 @@ class StatsAccumulator:
     n_truncated: int = 0
     truncated_tokens: int = 0
     no_system: int = 0
+    languages: Counter = field(default_factory=Counter)  # examples per language of their trained answers
 
     def add_row(self, row: dict, fmt: str) -> None:
         if fmt == "chat":
@@ -62,9 +65,14 @@ class StatsAccumulator:
                     if isinstance(m, dict) and isinstance(m.get("content"), str)
                 )
             )
+            answers = " ".join(m["content"] for m in msgs if isinstance(m, dict)
+                               and m.get("role") == "assistant" and isinstance(m.get("content"), str))
+            self.languages[language_of(answers)] += 1
         elif fmt == "legacy":
             self.chars.append(sum(len(v) for v in (row.get("prompt"), row.get("completion"))
                                   if isinstance(v, str)))
+            completion = row.get("completion")
+            self.languages[language_of(completion if isinstance(completion, str) else "")] += 1
 
     def add_tokens(self, n_tokens: int, n_trained: int, max_tokens: int) -> None:
         self.tokens.append(n_tokens)
@@ -82,6 +90,7 @@ class StatsAccumulator:
             "messages_per_example": _summary(self.messages),
             "characters_per_example": _summary(self.chars),
             "examples_without_system_message": self.no_system if self.messages else None,
+            "languages": dict(self.languages.most_common()),
         }
         if self.tokens:
             kept = sum(min(t, max_tokens or t) for t in self.tokens)

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.markup import escape as escape_markup
 from rich.table import Table
 
+from tuneforge.data.language import name_of
 from tuneforge.evaluation.run import EvalResult
 
 # (attribute, label, higher is better, format)
@@ -58,10 +59,38 @@ def summary_rows(result: EvalResult) -> list[tuple[str, list[str], int | None]]:
     for attr, label, higher, fmt in METRICS:
         best = _winner(result, lambda m, a=attr: getattr(m, a), higher)
         table.append((label + (" ↑" if higher else " ↓"), [_cell(m, attr, fmt) for m in result.models], best))
+    table += language_rows(result)
     for name in result.graders:
         best = _winner(result, lambda m, n=name: m.graders[n].mean, True)
         table.append((f"{name} ↑", [_grader_cell(m, name) for m in result.models], best))
     return table
+
+
+def language_rows(result: EvalResult) -> list[tuple[str, list[str], int | None]]:
+    """Exact match and ROUGE-L per language, when the rows are in more than one: a model that learned the
+    English half well and invents facts in Chinese shows it here, not hidden in the mean."""
+    codes = result.language_codes()
+    if len(codes) < 2:
+        return []
+    rows = []
+    for attr, label, fmt in (("exact_match", "exact match", "{:.1%}"), ("rouge_l", "ROUGE-L", "{:.3f}")):
+        for code in codes:
+            n = result.languages.count(code)
+            best = _winner(result, lambda m, c=code, a=attr: m.by_language[c][a], True)
+            rows.append((f"{label}, {name_of(code)} ({n}) ↑",
+                         [fmt.format(m.by_language[code][attr]) for m in result.models], best))
+    return rows
+
+
+def language_changes(result: EvalResult, before, after) -> str:
+    """' (English 0.130 -> 0.450, Chinese 0.170 -> 0.260)': ROUGE-L per language from one model to
+    another, or '' when the rows are in one language."""
+    codes = result.language_codes()
+    if len(codes) < 2:
+        return ""
+    parts = [f"{name_of(c)} {before.by_language[c]['rouge_l']:.3f} -> {after.by_language[c]['rouge_l']:.3f}"
+             for c in codes]
+    return f" ({', '.join(parts)})"
 
 
 def unavailable_notes(result: EvalResult) -> list[str]:
@@ -145,6 +174,7 @@ def render_html(result: EvalResult) -> str:
                         for i, c in enumerate(values))
         summary.append(f"<tr><td>{escape(label)}</td>{cells}</tr>")
     rows = []
+    multilingual = len(result.language_codes()) > 1
     for i, (question, reference) in enumerate(zip(result.questions, result.references, strict=True)):
         cells = []
         for m in models:
@@ -152,7 +182,8 @@ def render_html(result: EvalResult) -> str:
             mark = " <span class=em>✓ exact</span>" if s["exact_match"] else ""
             cells.append(f"<td class=ans>{escape(m.answers[i])}<div class=score>ROUGE-L "
                          f"{s['rouge_l']:.3f}{mark}{_grader_marks(m, result.graders, i)}</div></td>")
-        rows.append(f"<tr><td>{i + 1}</td><td class=ans>{escape(question)}</td>"
+        language = f"<div class=score>{escape(name_of(result.languages[i]))}</div>" if multilingual else ""
+        rows.append(f"<tr><td>{i + 1}</td><td class=ans>{escape(question)}{language}</td>"
                     f"<td class=ans>{escape(reference)}</td>{''.join(cells)}</tr>")
     when = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     notes = "".join(f"<p class=note>{escape(n)}</p>" for n in unavailable_notes(result))
@@ -166,11 +197,19 @@ def render_html(result: EvalResult) -> str:
         "token accuracy are measured on the reference answers through /v1/completions (echo, logprobs), "
         "after a plain <code>role: content</code> transcript of a chat row's prompt, as the API does "
         "not expose the model's chat template; exact match and ROUGE-L score the greedy answers from "
-        "/v1/chat/completions (character-level for Chinese)." + _grader_text(result) + "</p>"
+        "/v1/chat/completions (character-level for Chinese)." + _language_text(result) + _grader_text(result)
+        + "</p>"
         f"<h2>Summary</h2><table><tr><th>metric</th>{head}</tr>{''.join(summary)}</table>{notes}"
         f"<h2>Answers</h2><table><tr><th>#</th><th>question</th><th>reference</th>{head}</tr>"
         f"{''.join(rows)}</table></body></html>"
     )
+
+
+def _language_text(result: EvalResult) -> str:
+    if len(result.language_codes()) < 2:
+        return ""
+    return (" Exact match and ROUGE-L are also given per language, a row's language being its reference "
+            "answer's script (Han: Chinese, Latin: English).")
 
 
 def _grader_text(result: EvalResult) -> str:

@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from tuneforge.data.language import language_of
 from tuneforge.evaluation.errors import EvalInputError
 from tuneforge.evaluation.grading import Grader, GraderScore, grade, item_of, judge, needs_model
 from tuneforge.evaluation.http import Server
@@ -52,6 +54,8 @@ class ModelScores:
     unavailable: str | None = None  # why loss/perplexity/token accuracy are missing
     reference_tokens: int = 0
     graders: dict[str, GraderScore] = field(default_factory=dict)  # --grader metrics, by grader name
+    # {"en": {"examples", "exact_match", "rouge_l"}, "zh": ...}: the answers' scores per row language
+    by_language: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -61,6 +65,11 @@ class EvalResult:
     references: list[str]
     models: list[ModelScores] = field(default_factory=list)
     graders: list[str] = field(default_factory=list)  # the grader metrics' names, in column order
+    languages: list[str] = field(default_factory=list)  # each row's language (data.language), in row order
+
+    def language_codes(self) -> list[str]:
+        """The rows' languages, most rows first; per-language figures are shown when there are two or more."""
+        return [code for code, _ in Counter(self.languages).most_common()]
 
     def best(self, metric: str = "rouge_l") -> ModelScores:
         return max(self.models, key=lambda m: getattr(m, metric))
@@ -138,6 +147,22 @@ def score_model(target: Target, prompts: list[Prompt], max_new_tokens: int) -> M
     return scores
 
 
+def row_language(prompt: Prompt) -> str:
+    """A row's language is its reference answer's (its question's when the answer has no letters)."""
+    code = language_of(prompt.reference)
+    return code if code != "other" else language_of(prompt.question)
+
+
+def by_language(per_example: list[dict[str, float]], languages: list[str]) -> dict[str, dict[str, float]]:
+    """Mean exact match and ROUGE-L over the rows of each language."""
+    groups: dict[str, list[dict[str, float]]] = {}
+    for scores, code in zip(per_example, languages, strict=True):
+        groups.setdefault(code, []).append(scores)
+    return {code: {"examples": len(rows),
+                   "exact_match": sum(r["exact_match"] for r in rows) / len(rows),
+                   "rouge_l": sum(r["rouge_l"] for r in rows) / len(rows)} for code, rows in groups.items()}
+
+
 def evaluate(targets: list[Target], path: str | Path, *, limit: int | None = None,
              max_new_tokens: int = 128, progress: Callable[[str], None] | None = None,
              label: str | None = None, graders: list[Grader] | None = None,
@@ -149,7 +174,7 @@ def evaluate(targets: list[Target], path: str | Path, *, limit: int | None = Non
     prompts = [split_prompt(row) for row in rows]
     graders = graders or []
     result = EvalResult(label or str(path), [p.question for p in prompts], [p.reference for p in prompts],
-                        graders=[g.name for g in graders])
+                        graders=[g.name for g in graders], languages=[row_language(p) for p in prompts])
     items = [item_of(row, p.reference, p.question) for row, p in zip(rows, prompts, strict=True)]
     where = judge_at or (targets[0] if targets else None)
     judge_server = Server(where.base_url, where.api_key) if where and any(
@@ -159,6 +184,7 @@ def evaluate(targets: list[Target], path: str | Path, *, limit: int | None = Non
             if progress:
                 progress(f"evaluating {target.model} at {target.base_url} on {len(rows)} examples")
             scores = score_model(target, prompts, max_new_tokens)
+            scores.by_language = by_language(scores.per_example, result.languages)
             if scores.unavailable and progress:
                 progress(f"loss, perplexity and token accuracy unavailable for {target.model}: "
                          f"{scores.unavailable}")

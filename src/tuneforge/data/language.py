@@ -1,0 +1,65 @@
+"""Which language a text is written in, told by its script: what per-language quality figures and the
+language mix `tuneforge prepare` reports are keyed by.
+
+Only scripts are told apart (nothing is downloaded, no language model runs): Han ideographs are Chinese,
+kana Japanese, hangul Korean, and Latin letters are counted as English, the one Latin-script language the
+built-in bases are tuned for. A Chinese character carries about as much as an English word, so characters
+of the CJK scripts are weighed against Latin *words*; the heavier script names the text. A text with
+neither (numbers, emoji) is "other".
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+NAMES = {"en": "English", "zh": "Chinese", "ja": "Japanese", "ko": "Korean", "other": "other"}
+_SCRIPTS = {
+    "zh": re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]"),
+    "ja": re.compile(r"[\u3040-\u30ff]"),
+    "ko": re.compile(r"[\uac00-\ud7af]"),
+    "en": re.compile(r"[A-Za-z\u00c0-\u024f]+"),
+}
+
+
+def language_of(text: str) -> str:
+    """'en', 'zh', 'ja', 'ko' or 'other' (see the module docstring)."""
+    counts = {code: len(pattern.findall(text)) for code, pattern in _SCRIPTS.items()}
+    if counts["ja"]:  # Japanese mixes kanji (Han) with kana; kana alone is never Chinese
+        counts["ja"] += counts.pop("zh")
+    code, weight = max(counts.items(), key=lambda kv: kv[1])
+    return code if weight else "other"
+
+
+def name_of(code: str) -> str:
+    return NAMES.get(code, code)
+
+
+def mix(texts) -> Counter:
+    """How many of `texts` are in each language."""
+    return Counter(language_of(text) for text in texts)
+
+
+def describe_mix(counts: Counter) -> str:
+    """'60% English, 40% Chinese' (largest first)."""
+    total = sum(counts.values()) or 1
+    return ", ".join(f"{100 * n / total:.0f}% {name_of(code)}" for code, n in counts.most_common())
+
+
+# The built-in base that scored best on held-out questions per language, with the grid in docs/training.md
+# ("Languages"); English is the default base's own.
+BEST_BASE_FOR: dict[str, str] = {}
+
+
+def base_advice(languages: dict[str, int]) -> str:
+    """A sentence recommending a base when most trained answers are in a language another base serves
+    better; '' otherwise."""
+    total = sum(languages.values())
+    if not total:
+        return ""
+    code, n = max(languages.items(), key=lambda kv: kv[1])
+    best = BEST_BASE_FOR.get(code)
+    if code == "en" or not best or n * 2 <= total:
+        return ""
+    return (f"Most of them are {name_of(code)}: the built-in base that measured best for {name_of(code)} is "
+            f"{best} (`-m {best}`; docs/training.md, \"Languages\").")
