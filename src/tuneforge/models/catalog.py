@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
+from tuneforge.models.chat_templates import folder_has_chat_template
 from tuneforge.settings import Settings, ensure_writable_dir
 
 SourceKind = Literal["wheel_gguf", "gguf", "hf_folder", "hub"]
@@ -66,6 +67,13 @@ def _spec_for_path(name: str, path: Path) -> BaseModelSpec:
     if path.is_file() and path.suffix == ".gguf":
         return BaseModelSpec(name=name, kind="gguf", source=str(path.resolve()))
     if path.is_dir() and (path / "config.json").is_file():
+        if not folder_has_chat_template(path):
+            raise UnknownModelError(
+                f"{path}: its tokenizer has no chat template, which chat fine-tuning and "
+                "/v1/chat/completions need. Add the model family's turn format as chat_template.jinja in "
+                "that folder (or register the instruction-tuned model, or the model's .gguf file: tuneforge "
+                "supplies the format of the families it knows when it converts one)."
+            )
         return BaseModelSpec(name=name, kind="hf_folder", source=str(path.resolve()))
     if path.is_dir() and (ggufs := sorted(path.glob("*.gguf"))):
         return BaseModelSpec(name=name, kind="gguf", source=str(ggufs[0].resolve()))

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tuneforge.models.catalog import BaseModelSpec
+from tuneforge.models.chat_templates import NoChatTemplate, supply_chat_template
 from tuneforge.settings import Settings, ensure_writable_dir
 
 MANIFEST = "tuneforge-manifest.json"
@@ -151,6 +152,12 @@ def _convert_gguf(spec: BaseModelSpec, gguf: Path, target: Path, source_sha: str
     context = spec.context_length or getattr(model.config, "max_position_embeddings", None)
     if context:
         tokenizer.model_max_length = int(context)
+    try:
+        if supply_chat_template(tokenizer, getattr(model.config, "model_type", None), str(gguf)):
+            progress(f"{gguf.name} has no chat template: using the {model.config.model_type} family's turns.")
+    except NoChatTemplate as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ProvisionError(str(exc)) from None
     _stop_on_end_of_turn(model, tokenizer)
     try:
         model.save_pretrained(tmp)
