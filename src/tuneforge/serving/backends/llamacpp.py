@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from tuneforge.cpuinfo import cpu_model_and_flags
 from tuneforge.models.export_gguf import UnsupportedAdapter, convert_lora
 from tuneforge.serving.backends.adapters import AdapterLRU, adapter_name
 from tuneforge.serving.backends.llamacpp_batch import LlamaCppBatch
@@ -129,6 +130,13 @@ def _decode_holding_gil():
     return _held_decode
 
 
+def use_extra_buffers() -> bool:
+    """Whether llama.cpp may put weights in its extra buffer types (repacked layouts, AMX tiles). Not on
+    AMX CPUs: there this build's AMX matmul (ggml_backend_amx_mul_mat) crashes the process in the first
+    llama_decode (seen with llama-cpp-python 0.3.36 on a Xeon with amx_bf16/amx_int8, Q4_1 and Q8_0)."""
+    return not any(flag.startswith("amx") for flag in cpu_model_and_flags()[1])
+
+
 def _threads(threads: int | None) -> int:
     """TUNEFORGE_INFERENCE_THREADS, else every core this process may use."""
     return threads or len(os.sched_getaffinity(0))
@@ -161,6 +169,7 @@ class LlamaCppModel(AdapterLRU):
         self.stop_ids = stop_token_ids(self.tokenizer, SimpleNamespace(generation_config=generation,
                                                                        eos_token_id=config.eos_token_id))
         mparams = lib.llama_model_default_params()
+        mparams.use_extra_bufts = use_extra_buffers()
         self._model = lib.llama_model_load_from_file(str(gguf).encode(), mparams)
         if not self._model:
             raise OSError(f"llama.cpp could not load {gguf}")
