@@ -55,12 +55,13 @@ async def _stream(client, model: str, prompt: str, max_tokens: int) -> tuple[flo
 async def _load(base_url: str, api_key: str, models: list[str], max_tokens: int) -> dict:
     from openai import AsyncOpenAI
 
-    client = AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0, timeout=3600)
-    await asyncio.gather(*[_stream(client, m, "Hello", 4) for m in set(models)])  # register + warm up
-    start = time.perf_counter()
-    runs = await asyncio.gather(*[_stream(client, models[i % len(models)], PROMPTS[i % len(PROMPTS)],
-                                          max_tokens) for i in range(STREAMS)])
-    wall = time.perf_counter() - start
+    # Closed inside its loop: the SDK's __del__ would schedule the close on a loop that is gone.
+    async with AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0, timeout=3600) as client:
+        await asyncio.gather(*[_stream(client, m, "Hello", 4) for m in set(models)])  # register + warm up
+        start = time.perf_counter()
+        runs = await asyncio.gather(*[_stream(client, models[i % len(models)], PROMPTS[i % len(PROMPTS)],
+                                              max_tokens) for i in range(STREAMS)])
+        wall = time.perf_counter() - start
     return {"tps": sum(t for _, t in runs) / wall, "ttft_ms": statistics.median(f for f, _ in runs) * 1000}
 
 
