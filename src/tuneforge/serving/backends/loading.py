@@ -70,6 +70,8 @@ def _llamacpp_gguf(base: str, folder: Path, settings: Settings, forced: bool) ->
         reason = "it is not a GGUF model"
     elif config.get("model_type") != "llama":  # our LoRA conversion knows Llama's tensor layout
         reason = f"its architecture is {config.get('model_type')!r}, not llama"
+    elif source_path(spec) is None:
+        reason = "its GGUF ships in pieces"
     if reason is None:
         return source_path(spec)
     if forced:
