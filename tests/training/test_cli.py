@@ -7,7 +7,7 @@ import json
 import re
 
 from testkit import write_jsonl
-from trainkit import base_config, run_cli
+from trainkit import base_config, chat_rows, run_cli
 
 
 def test_lora_run_follows_the_protocol_and_layout(tiny_model, chat_file, valid_file, tmp_path):
@@ -30,6 +30,7 @@ def test_lora_run_follows_the_protocol_and_layout(tiny_model, chat_file, valid_f
     assert any("valid_loss" in s and "valid_mean_token_accuracy" in s for s in steps)
     epoch_ends = [e for e in events if e["type"] == "epoch_end"]
     assert len(epoch_ends) == 8 and "full_valid_loss" in epoch_ends[-1]
+    assert "full_valid_by_language" not in epoch_ends[-1]  # one language: nothing to split
     # One checkpoint per epoch, only the last 3 kept on disk.
     ckpts = [e for e in events if e["type"] == "checkpoint"]
     assert [c["step"] for c in ckpts] == [12 * i for i in range(1, 9)]
@@ -52,6 +53,23 @@ def test_lora_run_follows_the_protocol_and_layout(tiny_model, chat_file, valid_f
     assert len(valid) >= 8 and valid[-1] < valid[0]  # the loss goes down
     assert rows[11]["full_valid_loss"] and rows[-1]["full_valid_mean_token_accuracy"]
     assert steps[-1]["full_valid_loss"] == epoch_ends[-1]["full_valid_loss"]
+
+
+def test_a_bilingual_validation_set_is_also_scored_per_language(tiny_model, chat_file, tmp_path):
+    chinese = [{"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]}
+               for q, a in (("营业时间是几点？", "我们周一至周五 9:00-17:00 营业。"),
+                            ("保修多久？", "每辆车的车架保修五年。"))]
+    valid = write_jsonl(tmp_path / "valid.jsonl", chat_rows(3) + chinese)
+    cfg = base_config(tiny_model, chat_file, tmp_path / "job", validation_file=str(valid), n_epochs=1)
+    rc, events, stderr = run_cli(cfg, tmp_path)
+    assert rc == 0, stderr
+    end = next(e for e in events if e["type"] == "epoch_end")
+    per = end["full_valid_by_language"]
+    assert list(per) == ["en", "zh"] and [per["en"]["examples"], per["zh"]["examples"]] == [3, 2]
+    losses = [per[c]["loss"] for c in per]
+    # The whole set's loss is the token-weighted mix of the two: between them, and unequal to either.
+    assert min(losses) < end["full_valid_loss"] < max(losses)
+    assert all(0 <= per[c]["mean_token_accuracy"] <= 1 for c in per)
 
 
 def test_adapter_loads_with_plain_peft(tiny_model, tiny_model_dir, chat_file, tmp_path):

@@ -35,7 +35,9 @@ def _write(path: Path, lines: list[str]) -> Path:
 def data_dir(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("web-data")
     _write(d / "support.jsonl", [json.dumps(r) for r in _rows(12)])  # small: this CPU is slow
-    _write(d / "valid.jsonl", [json.dumps(r) for r in _rows(4)])
+    chinese = {"messages": [{"role": "user", "content": "怎么重置密码？"},
+                            {"role": "assistant", "content": "打开**设置**，选择*重置密码*并确认。"}]}
+    _write(d / "valid.jsonl", [json.dumps(r, ensure_ascii=False) for r in [*_rows(3), chinese]])
     good = [json.dumps(r) for r in _rows(11)]
     no_answer = json.dumps({"messages": [{"role": "user", "content": "no answer"}]})
     cut_off = '{"messages": [{"role": "user", "content": "hi"}'
@@ -164,8 +166,14 @@ def test_compare_two_models_side_by_side(page, shoot, tiny_model, finetuned_mode
     columns = page.locator(".column")
     assert columns.nth(0).get_attribute("data-model") == tiny_model
     assert columns.nth(1).get_attribute("data-model") == finetuned_model
-    # The fine-tune's column carries its held-out evaluation (the job had a validation file).
+    # The fine-tune's column carries its held-out evaluation (the job had a validation file), and, the
+    # validation answers being in two languages, the figures of each.
     columns.nth(1).locator(".eval", has_text="Loss").wait_for()
+    languages = columns.nth(1).locator(".eval-languages li")
+    assert [languages.nth(i).get_attribute("data-language") for i in range(languages.count())] == ["en", "zh"]
+    assert languages.nth(0).inner_text().startswith("English (3): Loss")
+    assert languages.nth(1).inner_text().startswith("Chinese (1): Loss")
+    assert columns.nth(0).locator(".eval-languages").count() == 0  # the base has no job, no figures
     shoot(page, "compare")
 
 

@@ -112,7 +112,8 @@ class ProgressRecorder:
 
     def _on_epoch_end(self, session: Session, job: Job, line: dict[str, Any]) -> None:
         full = {k: line[k] for k in ("full_valid_loss", "full_valid_mean_token_accuracy",
-                                     "full_valid_reward_accuracy", "full_valid_reward_margin")
+                                     "full_valid_reward_accuracy", "full_valid_reward_margin",
+                                     "full_valid_by_language")  # the last: a tuneforge extension
                 if line.get(k) is not None}
         if full:  # OpenAI reports the full validation loss on the epoch's last step line
             stmt = select(JobEvent).where(JobEvent.job_id == job.id, JobEvent.type == "metrics")
@@ -130,7 +131,8 @@ class ProgressRecorder:
         if line.get("restored") and session.scalars(known).first() is not None:
             return  # a resumed trainer lists the checkpoints on disk: only those never reported are news
         model_id = checkpoint_model_id(final_model_id(job), step)
-        metrics = {"step": step, **{k: v for k, v in (line.get("metrics") or {}).items() if v is not None}}
+        metrics = {"step": step, **{k: v for k, v in (line.get("metrics") or {}).items()
+                                    if v is not None and k in METRIC_KEYS}}  # OpenAI's flat metrics
         session.execute(delete(Checkpoint).where(Checkpoint.job_id == job.id, Checkpoint.step_number == step))
         session.add(Checkpoint(id=new_checkpoint_id(), job_id=job.id, created_at=now(), step_number=step,
                                fine_tuned_model_checkpoint=model_id, path=str(line["path"]), metrics=metrics))

@@ -9,12 +9,13 @@ budget and accumulated, so large batches do not need one giant forward pass.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from tuneforge.data.encode import IGNORE, EncodedExample, encode_example
+from tuneforge.data.language import answer_language
 
 
 class DatasetError(ValueError):
@@ -93,6 +94,7 @@ class EncodedSet:
     examples: list[EncodedExample]
     n_truncated: int
     n_skipped: int  # rows with nothing to train on (e.g. every assistant turn has weight 0)
+    languages: list[str] = field(default_factory=list)  # each example's answer language (data/language.py)
 
     @property
     def n_tokens(self) -> int:
@@ -100,7 +102,7 @@ class EncodedSet:
 
 
 def encode_rows(rows: list[dict], tokenizer, max_length: int, prompt_loss_weight: float) -> EncodedSet:
-    kept, truncated, skipped = [], 0, 0
+    kept, languages, truncated, skipped = [], [], 0, 0
     for row in rows:
         enc = encode_example(row, tokenizer, max_length, prompt_loss_weight)
         truncated += enc.truncated
@@ -108,7 +110,8 @@ def encode_rows(rows: list[dict], tokenizer, max_length: int, prompt_loss_weight
             skipped += 1
             continue
         kept.append(enc)
-    return EncodedSet(kept, truncated, skipped)
+        languages.append(answer_language(row))
+    return EncodedSet(kept, truncated, skipped, languages)
 
 
 @dataclass

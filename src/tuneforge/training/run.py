@@ -311,7 +311,24 @@ def _metrics(model, stats: StepStats, valid_set, pos: dict, evaluate: bool, epoc
     metrics = step_metrics(pos["step"], stats, valid)
     if valid_set.examples and epoch_end:
         # OpenAI reports the full validation loss with the last step of each epoch.
-        metrics.update(full_valid_metrics(_evaluate(model, valid_set.examples, device, bf16, layout)))
+        metrics.update(_full_valid(model, valid_set, device, bf16, layout))
+    return metrics
+
+
+def _full_valid(model, valid_set, device: str, bf16: bool, layout: Layout) -> dict:
+    """The full validation metrics; when the answers are in several languages, also per language
+    (`full_valid_by_language`, a tuneforge extension), from the same passes: each language's examples are
+    evaluated apart and the sums added."""
+    groups: dict[str, list] = {}
+    for example, code in zip(valid_set.examples, valid_set.languages, strict=True):
+        groups.setdefault(code, []).append(example)
+    if len(groups) < 2:
+        return full_valid_metrics(_evaluate(model, valid_set.examples, device, bf16, layout))
+    parts = {code: _evaluate(model, examples, device, bf16, layout) for code, examples in groups.items()}
+    metrics = full_valid_metrics(StepStats.total(parts.values()))
+    metrics["full_valid_by_language"] = {
+        code: {"examples": len(groups[code]), "loss": s.loss, "mean_token_accuracy": s.token_accuracy}
+        for code, s in sorted(parts.items(), key=lambda kv: -len(groups[kv[0]]))}
     return metrics
 
 

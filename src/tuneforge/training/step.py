@@ -8,6 +8,7 @@ in fp32 even under bf16 autocast.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -27,6 +28,13 @@ class StepStats:
     n_seqs: int = 0
     n_seqs_correct: int = 0
     n_input_tokens: int = 0
+
+    @classmethod
+    def total(cls, parts) -> StepStats:
+        """The stats of several disjoint sets of examples as one (every field is a sum)."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        parts = list(parts)
+        return cls(**{n: sum(getattr(p, n) for p in parts) for n in names})
 
     @property
     def loss(self) -> float:

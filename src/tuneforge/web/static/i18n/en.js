@@ -52,6 +52,12 @@ export default {
   "cmp.eval": "Held-out evaluation",
   "cmp.eval_none": "No held-out evaluation (the job had no validation file).",
   "cmp.base_model": "Base model",
+  "cmp.eval_language": "{language} ({examples})",
+  "lang.en": "English",
+  "lang.zh": "Chinese",
+  "lang.ja": "Japanese",
+  "lang.ko": "Korean",
+  "lang.other": "other",
 
   "ds.title": "Datasets",
   "ds.drop": "Drop a JSONL file here, or click to choose one",

@@ -42,8 +42,18 @@ export async function render(main) {
         ? `${t("cmp.eval")} (${t("chart.step")} ${ev.step}): ${t("jobs.loss")} ${fmtNum(ev.loss)}, ` +
           `${t("jobs.accuracy")} ${fmtPct(ev.accuracy)}`
         : t("cmp.eval_none");
+      if (ev && ev.byLanguage) box.after(languageList(ev.byLanguage));
     }).catch(() => { box.textContent = t("cmp.eval_none"); });
     return box;
+  }
+
+  // The same figures per language of the validation answers (the job reports them when there are several),
+  // so a model that learned its English half and not its Chinese one shows it.
+  function languageList(byLanguage) {
+    return h("ul.small.eval-languages", Object.entries(byLanguage).map(([code, m]) =>
+      h("li", { dataset: { language: code } },
+        `${t("cmp.eval_language", { language: t(`lang.${code}`), examples: m.examples })}: ` +
+        `${t("jobs.loss")} ${fmtNum(m.loss)}, ${t("jobs.accuracy")} ${fmtPct(m.mean_token_accuracy)}`)));
   }
 
   async function submit(event) {

@@ -81,7 +81,10 @@ export async function heldOutEval(job) {
   if (!job.validation_file) return null;
   const points = metricsPoints(await jobEvents(job.id));
   const full = points.filter((p) => typeof p.full_valid_loss === "number").pop();
-  if (full) return { step: full.step, loss: full.full_valid_loss, accuracy: full.full_valid_mean_token_accuracy };
+  if (full) {
+    return { step: full.step, loss: full.full_valid_loss, accuracy: full.full_valid_mean_token_accuracy,
+             byLanguage: full.full_valid_by_language || null };
+  }
   const valid = points.filter((p) => typeof p.valid_loss === "number").pop();
   return valid ? { step: valid.step, loss: valid.valid_loss, accuracy: valid.valid_mean_token_accuracy } : null;
 }
