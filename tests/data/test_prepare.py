@@ -75,11 +75,14 @@ def test_seed_004_qa_file_gets_the_tutorials_output(tmp_path):
         "".join(json.dumps({"prompt": p, "completion": c}, ensure_ascii=False) + "\n" for p, c in SEED_004),
         encoding="utf-8",
     )
-    result, _ = run(src)
+    result, output = run(src)
     rows = read_jsonl(tmp_path / "dataset_prepared.jsonl")
     # Exactly the prepared rows the tutorial shows.
     assert rows == [{"prompt": p + " ->", "completion": " " + c + "\n"} for p, c in SEED_004]
     assert result.format == "legacy"
+    # A Chinese file is told which built-in base measured best for Chinese.
+    assert ("Language of the trained answers: 100% Chinese. Most of them are Chinese: the built-in base that "
+            "measured best for Chinese is gemma3-270m (`-m gemma3-270m`" in output)
 
 
 def test_prepared_file_is_clean_on_a_second_run(tmp_path):
@@ -238,6 +241,9 @@ def test_statistics_and_time_estimate_with_tokenizer(tmp_path, tokenizer):
     assert 0 < stats["trained_tokens_per_epoch"] < stats["total_tokens"]
     assert stats["estimated_training_seconds"] > 0
     assert "Training on this machine: about" in "\n".join(lines)
+    # Two English answers for each Chinese one: the mix is told, and the English default base kept.
+    assert stats["languages"] == {"en": 104, "zh": 52}
+    assert "Language of the trained answers: 67% English, 33% Chinese.\n" in "\n".join(lines) + "\n"
 
 
 def test_cli_show_marks_trained_tokens(tmp_path, tokenizer, monkeypatch, capsys):

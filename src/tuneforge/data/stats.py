@@ -8,7 +8,7 @@ from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 
-from tuneforge.data.language import language_of
+from tuneforge.data.language import answer_language
 from tuneforge.data.throughput import estimate_seconds
 
 
@@ -65,14 +65,11 @@ class StatsAccumulator:
                     if isinstance(m, dict) and isinstance(m.get("content"), str)
                 )
             )
-            answers = " ".join(m["content"] for m in msgs if isinstance(m, dict)
-                               and m.get("role") == "assistant" and isinstance(m.get("content"), str))
-            self.languages[language_of(answers)] += 1
+            self.languages[answer_language(row)] += 1
         elif fmt == "legacy":
             self.chars.append(sum(len(v) for v in (row.get("prompt"), row.get("completion"))
                                   if isinstance(v, str)))
-            completion = row.get("completion")
-            self.languages[language_of(completion if isinstance(completion, str) else "")] += 1
+            self.languages[answer_language(row)] += 1
 
     def add_tokens(self, n_tokens: int, n_trained: int, max_tokens: int) -> None:
         self.tokens.append(n_tokens)
