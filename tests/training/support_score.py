@@ -54,3 +54,14 @@ def generate_answers(model, tokenizer, prompts: list[list[dict]], max_new_tokens
 
 def score(answers: list[str], references: list[str]) -> float:
     return sum(fact_score(a, r) for a, r in zip(answers, references, strict=True)) / len(references)
+
+
+def rouge_by_language(answers: list[str], references: list[str]) -> dict[str, float]:
+    """Mean ROUGE-L (`tuneforge eval`'s: character-level for Chinese) per language of the references."""
+    from tuneforge.data.language import language_of
+    from tuneforge.evaluation.text import rouge_l
+
+    groups: dict[str, list[float]] = {}
+    for answer, reference in zip(answers, references, strict=True):
+        groups.setdefault(language_of(reference), []).append(rouge_l(answer, reference))
+    return {code: sum(v) / len(v) for code, v in groups.items()}

@@ -58,8 +58,9 @@ def describe_mix(counts: Counter) -> str:
 
 
 # The built-in base that scored best on held-out questions per language (benchmarks/quality_by_language.py,
-# docs/training.md "Languages": Chinese held-out ROUGE-L 0.37 for gemma3-270m, 0.21 for the default base);
-# English is the default base's own (0.63 against 0.45). Languages not measured have no entry.
+# docs/training.md "Languages": Chinese held-out ROUGE-L 0.30-0.40 for gemma3-270m, 0.21-0.28 for the
+# default base); English is the default base's own (0.63-0.69 against 0.27-0.45). Languages not measured
+# have no entry.
 BEST_BASE_FOR: dict[str, str] = {"zh": "gemma3-270m"}
 
 
