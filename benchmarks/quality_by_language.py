@@ -24,37 +24,18 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# The suite's quality tests answer and score the same way (tests/training/support_score.py).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "training"))
 from benchkit import cpu_name, read_rows  # noqa: E402
+from support_score import generate_answers, rouge_by_language  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
-def _answers(model, tokenizer, prompts: list[list[dict]], max_new_tokens: int = 96) -> list[str]:
-    """Greedy answers, batched with left padding."""
-    import torch
-
-    tokenizer.padding_side = "left"
-    out_texts = []
-    for i in range(0, len(prompts), 32):
-        texts = [tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True)
-                 for p in prompts[i:i + 32]]
-        enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-        with torch.no_grad():
-            out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
-                                 pad_token_id=tokenizer.pad_token_id)
-        out_texts += tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
-    return [a.strip() for a in out_texts]
-
-
-def _by_language(answers: list[str], rows: list[dict]) -> dict[str, float]:
-    from tuneforge.data.language import language_of
-    from tuneforge.evaluation.text import rouge_l
-
-    groups: dict[str, list[float]] = {}
-    for answer, row in zip(answers, rows, strict=True):
-        reference = row["messages"][-1]["content"]
-        groups.setdefault(language_of(reference), []).append(rouge_l(answer, reference))
-    return {code: sum(v) / len(v) for code, v in groups.items()}
+def _scores(model, tokenizer, rows: list[dict]) -> dict[str, float]:
+    """ROUGE-L per language of the model's greedy answers to the rows' questions."""
+    answers = generate_answers(model, tokenizer, [r["messages"][:-1] for r in rows], max_new_tokens=96)
+    return rouge_by_language(answers, [r["messages"][-1]["content"] for r in rows])
 
 
 def _train(base: str, train: Path, out: Path, point: tuple, precision: str) -> tuple[float, float | None]:
@@ -110,13 +91,12 @@ def main() -> None:
     for base in args.base or ["smollm2-135m-instruct", "gemma3-270m"]:
         tokenizer = load_tokenizer(base)
         model = load_base_model(base, dtype=torch.float32)
-        base_held = _by_language(_answers(model, tokenizer, [r["messages"][:-1] for r in held]), held)
+        base_held = _scores(model, tokenizer, held)
         for i, text in enumerate(args.grid):
             point = _point(text)
             wall, loss = _train(base, train, work / f"{base}-{i}", point, args.precision)
             tuned = PeftModel.from_pretrained(model, work / f"{base}-{i}" / "final").eval()
-            s = _by_language(_answers(tuned, tokenizer, [r["messages"][:-1] for r in seen]), seen)
-            h = _by_language(_answers(tuned, tokenizer, [r["messages"][:-1] for r in held]), held)
+            s, h = _scores(tuned, tokenizer, seen), _scores(tuned, tokenizer, held)
             model = tuned.unload()
             print(f"{base} | {', '.join(map(str, point))} | {wall / 60:.1f} min | "
                   f"{loss if loss is None else round(loss, 3)} | {s['en']:.2f} / {s['zh']:.2f} | "
