@@ -9,7 +9,7 @@ from evalkit import FT_ID
 
 from tuneforge.evaluation.errors import EvalInputError, EvalServerError
 from tuneforge.evaluation.http import Server
-from tuneforge.evaluation.report import render_html
+from tuneforge.evaluation.report import language_changes, render_html
 from tuneforge.evaluation.run import Target, evaluate
 from tuneforge.evaluation.scoring import Prompt, score_reference
 
@@ -44,6 +44,10 @@ def test_quality_is_also_scored_per_language(open_server, tiny_model, heldout):
                                        "rouge_l": rouge[1]}
     assert tuned.by_language["en"]["examples"] == 3
     assert tuned.by_language["en"]["rouge_l"] == pytest.approx((rouge[0] + rouge[2] + rouge[3]) / 3)
+    # The demo's verdict line: each language's ROUGE-L from one model to the other, most rows first.
+    en, zh = tuned.by_language["en"]["rouge_l"], tuned.by_language["zh"]["rouge_l"]
+    expected = f" (English {en:.3f} -> {en:.3f}, Chinese {zh:.3f} -> {zh:.3f})"
+    assert language_changes(result, tuned, tuned) == expected
 
 
 @pytest.mark.parametrize("reference", ["Two years on the frame.", "车架保修两年。"])
