@@ -12,11 +12,14 @@ import os
 import sys
 import warnings
 
+from tuneforge.offline import keep_kernels_off_the_hub
+
 # Modules whose deprecation warnings are about each other's APIs, not about anything a user did.
 _LIBRARIES = r"(transformers|peft|torch|accelerate|huggingface_hub|gguf|tokenizers)(\.|$)"
 
 
 def quiet_libraries() -> None:
+    keep_kernels_off_the_hub()  # every entry point calls this first: the place for it too
     if not os.environ.get("PYTHONWARNINGS"):
         for category in (FutureWarning, DeprecationWarning):
             warnings.filterwarnings("ignore", category=category, module=_LIBRARIES)
