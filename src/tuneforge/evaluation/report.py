@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape as escape_markup
-from rich.table import Table
+from rich.table import Column, Table
 
 from tuneforge.data.language import name_of
 from tuneforge.evaluation.run import EvalResult
@@ -110,7 +110,8 @@ def unavailable_notes(result: EvalResult) -> list[str]:
 
 
 def summary_table(result: EvalResult) -> Table:
-    table = Table("metric", *_labels(result),
+    # The metric names stay on one line ("exact match, English (25) ↑"): the model columns wrap instead.
+    table = Table(Column("metric", no_wrap=True), *_labels(result),
                   title=f"Evaluation on {result.file} ({len(result.references)} examples)")
     for label, cells, best in summary_rows(result):
         table.add_row(escape_markup(label), *[(f"[bold green]{escape_markup(c)}[/]" if i == best
