@@ -106,18 +106,21 @@ def test_create_job_and_watch_the_curve_grow(page, shoot, tiny_model, data_dir, 
                              files={"file": ("support.jsonl", fh)}).json()["id"]
     page.goto(f"/#/jobs/new?training_file={file_id}")
     page.select_option("select[name=model]", tiny_model)
-    page.fill("input[name=n_epochs]", "4")  # enough steps that the page sees the curve grow while it runs
+    # 120 steps: the page polls while they run (4 epochs, 48 steps, once finished between two polls on a
+    # fast CPU).
+    page.fill("input[name=n_epochs]", "10")
     page.fill("input[name=suffix]", "web-ui")
     shoot(page, "job-form")
-    page.get_by_role("button", name="Create job").click()
-    page.wait_for_url("**/#/jobs/ftjob-*")
-    # Record every value the page shows for "metric points so far" while the job runs.
+    # Record every value the page shows for "metric points so far", from before the job exists (the page
+    # changes route, not document, so the observer stays).
     page.evaluate("""() => {
       window.__points = [];
       const main = document.getElementById('main');
       new MutationObserver(() => window.__points.push(Number(main.dataset.points || 0)))
         .observe(main, {attributes: true, attributeFilter: ['data-points']});
     }""")
+    page.get_by_role("button", name="Create job").click()
+    page.wait_for_url("**/#/jobs/ftjob-*")
     page.wait_for_function("() => document.getElementById('main').dataset.status === 'succeeded'",
                            timeout=300_000)
     seen = sorted(set(page.evaluate("window.__points")) - {0})
