@@ -46,6 +46,11 @@ def name_of(code: str) -> str:
     return NAMES.get(code, code)
 
 
+def mix(texts) -> Counter:
+    """How many of `texts` are in each language."""
+    return Counter(language_of(text) for text in texts)
+
+
 def describe_mix(counts: Counter) -> str:
     """'60% English, 40% Chinese' (largest first)."""
     total = sum(counts.values()) or 1
